@@ -6,4 +6,5 @@
 #include "fcs/common.h"
 #include "fcs/matrix.h"
 #include "fcs/reader.h"
+#include "fcs/writer.h"
 #endif

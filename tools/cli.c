@@ -1,0 +1,2 @@
+/* cli.c — shared option/usage/error helper for the tools (being written). */
+#include "cli.h"
