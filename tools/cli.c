@@ -1,2 +1,572 @@
-/* cli.c — shared option/usage/error helper for the tools (being written). */
+/*
+ * cli.c — the shared option/usage/error/output helper of the libfcs tools.
+ * See cli.h for the contract of each function.
+ */
 #include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The running tool. Programs have one; set once by fcs_cli_init. */
+static struct {
+    const fcs_cli_tool *tool;
+    char **argv;
+    char *command_line;
+    char version[128];
+    int broken_pipe;
+} cli;
+
+static const fcs_cli_tool cli_unnamed = {"fcs-tool", "", NULL};
+
+/* ---- start-up ---------------------------------------------------------------- */
+
+/* Shell-style quoting for LIBFCS_COMMAND: only when the argument needs it. */
+static int needs_quotes(const char *a)
+{
+    if (!*a) return 1;
+    for (; *a; a++)
+        if (strchr(" \t\n'\"\\$`*?[]{}()<>|&;~#!", *a)) return 1;
+    return 0;
+}
+
+static size_t quoted_len(const char *a)
+{
+    size_t n = 2;
+    for (; *a; a++) n += (*a == '\'') ? 4 : 1;
+    return n;
+}
+
+static char *quote_into(char *p, const char *a)
+{
+    *p++ = '\'';
+    for (; *a; a++) {
+        if (*a == '\'') {
+            memcpy(p, "'\\''", 4);
+            p += 4;
+        } else {
+            *p++ = *a;
+        }
+    }
+    *p++ = '\'';
+    return p;
+}
+
+static char *join_command_line(int argc, char **argv)
+{
+    size_t len = 1;
+    for (int i = 0; i < argc; i++) len += quoted_len(argv[i]) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s) return NULL;
+    for (int i = 0; i < argc; i++) {
+        if (i) *p++ = ' ';
+        /* argv[0] may be a build path; provenance names the tool. */
+        const char *a = i == 0 ? cli.tool->name : argv[i];
+        if (needs_quotes(a)) {
+            p = quote_into(p, a);
+        } else {
+            size_t n = strlen(a);
+            memcpy(p, a, n);
+            p += n;
+        }
+    }
+    *p = '\0';
+    return s;
+}
+
+void fcs_cli_init(const fcs_cli_tool *tool, int argc, char **argv)
+{
+    cli.tool = tool ? tool : &cli_unnamed;
+    cli.argv = argv;
+    /* Numbers in FCS TEXT and in our tables use '.'; never take the user's
+     * LC_NUMERIC (a German locale would make strtod stop at "1.5"). */
+    setlocale(LC_NUMERIC, "C");
+    /* A closed pipe must come back as EPIPE, not kill us silently halfway
+     * through a temporary file. */
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(cli.version, sizeof cli.version, "%s %s", cli.tool->name, fcs_lib_version());
+    free(cli.command_line);
+    cli.command_line = join_command_line(argc, argv);
+}
+
+const char *fcs_cli_name(void) { return cli.tool ? cli.tool->name : cli_unnamed.name; }
+const char *fcs_cli_tool_version(void) { return cli.version; }
+const char *fcs_cli_command_line(void) { return cli.command_line ? cli.command_line : ""; }
+
+int fcs_cli_help(void)
+{
+    printf("Usage: %s %s\n", fcs_cli_name(), cli.tool ? cli.tool->synopsis : "");
+    if (cli.tool && cli.tool->options) fputs(cli.tool->options, stdout);
+    return FCS_CLI_EXIT_OK;
+}
+
+int fcs_cli_version(void)
+{
+    printf("%s\n", cli.version);
+    printf("libfcs %s\n", fcs_lib_version());
+    printf("zlib %s\n", fcs_zlib_version());
+    printf("HDF5 %s\n", fcs_hdf5_version());
+    return FCS_CLI_EXIT_OK;
+}
+
+int fcs_cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", fcs_cli_name());
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nUsage: %s %s\nTry '%s --help' for more information.\n", fcs_cli_name(),
+            cli.tool ? cli.tool->synopsis : "", fcs_cli_name());
+    return FCS_CLI_EXIT_USAGE;
+}
+
+/* The argument getopt just refused: argv[optind-1] unless optopt names a
+ * short option inside a cluster. */
+static const char *offending_arg(char *buf, size_t n)
+{
+    const char *last = (cli.argv && optind > 0) ? cli.argv[optind - 1] : "?";
+    if (optopt > 0 && optopt < 0x100 && !(last[0] == '-' && last[1] == '-')) {
+        snprintf(buf, n, "-%c", optopt);
+        return buf;
+    }
+    return last;
+}
+
+int fcs_cli_common_option(int c)
+{
+    char buf[8];
+    switch (c) {
+    case 'h': return fcs_cli_help();
+    case FCS_CLI_OPT_VERSION: return fcs_cli_version();
+    case ':': return fcs_cli_usage_error("option '%s' needs an argument", offending_arg(buf, sizeof buf));
+    case '?': return fcs_cli_usage_error("unknown option '%s'", offending_arg(buf, sizeof buf));
+    default: return fcs_cli_usage_error("option not handled (code %d)", c);
+    }
+}
+
+/* ---- errors ------------------------------------------------------------------- */
+
+const char *fcs_cli_input_name(const char *path)
+{
+    return (!path || strcmp(path, "-") == 0) ? "<stdin>" : path;
+}
+
+static void vmessage(const char *file, const char *kind, const char *fmt, va_list ap)
+{
+    if (file && strcmp(file, "-") == 0) file = "<stdin>";
+    /* Build the line first so that it reaches stderr in one write, not
+     * interleaved with another tool's message in the same pipeline. */
+    char line[2048];
+    int n = snprintf(line, sizeof line, "%s: ", fcs_cli_name());
+    if (file && n < (int)sizeof line) n += snprintf(line + n, sizeof line - n, "%s: ", file);
+    if (kind && n < (int)sizeof line) n += snprintf(line + n, sizeof line - n, "%s", kind);
+    if (n < (int)sizeof line) vsnprintf(line + n, sizeof line - n, fmt, ap);
+    /* One line: a message never carries a newline of its own. */
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    fprintf(stderr, "%s\n", line);
+}
+
+int fcs_cli_error(const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(file, NULL, fmt, ap);
+    va_end(ap);
+    return FCS_CLI_EXIT_INPUT;
+}
+
+void fcs_cli_warn(const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(file, "warning: ", fmt, ap);
+    va_end(ap);
+}
+
+/* Length of a "NAME: " prefix of msg that repeats file, or 0. */
+static size_t repeated_prefix(const char *file, const char *msg)
+{
+    const char *names[2] = {file, fcs_cli_input_name(file)};
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(names[i]);
+        if (n && strncmp(msg, names[i], n) == 0 && msg[n] == ':') {
+            n++;
+            while (msg[n] == ' ') n++;
+            return n;
+        }
+    }
+    return 0;
+}
+
+int fcs_cli_error_lib(const char *file, const char *libmsg)
+{
+    if (!libmsg || !*libmsg) libmsg = "unknown error";
+    return fcs_cli_error(file, "%s", libmsg + repeated_prefix(file, libmsg));
+}
+
+/* ---- standard output ----------------------------------------------------------- */
+
+/* A pipe whose reader has gone reports POLLERR to the writer (Linux, BSD);
+ * errno may be stale by the time a stdio error is noticed, poll is not. */
+static int fd_reader_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    if (poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP))) return 1;
+    return 0;
+}
+
+int fcs_cli_write_failed(FILE *f)
+{
+    if (!ferror(f)) return 0;
+    if (errno == EPIPE || fd_reader_gone(fileno(f))) cli.broken_pipe = 1;
+    return 1;
+}
+
+int fcs_cli_broken_pipe(void)
+{
+    if (!cli.broken_pipe && fd_reader_gone(STDOUT_FILENO)) cli.broken_pipe = 1;
+    return cli.broken_pipe;
+}
+
+void fcs_cli_set_broken_pipe(void) { cli.broken_pipe = 1; }
+
+int fcs_cli_finish(int rc)
+{
+    errno = 0;
+    int failed = fflush(stdout) != 0 || ferror(stdout);
+    int saved = errno;
+    if (fclose(stdout) != 0 && !failed) {
+        failed = 1;
+        saved = errno;
+    }
+    if (saved == EPIPE) cli.broken_pipe = 1;
+    if (cli.broken_pipe) return rc; /* downstream stopped reading: not our failure */
+    if (failed) {
+        fcs_cli_error("<stdout>", "write error: %s", saved ? strerror(saved) : "I/O error");
+        return rc ? rc : FCS_CLI_EXIT_INPUT;
+    }
+    return rc;
+}
+
+int fcs_cli_is_stdout(const char *path) { return !path || strcmp(path, "-") == 0; }
+
+int fcs_cli_refuse_tty(const char *path)
+{
+    if (fcs_cli_is_stdout(path) && isatty(STDOUT_FILENO)) {
+        fcs_cli_error(NULL, "refusing to write binary FCS to a terminal; "
+                            "redirect the output, pipe it into another tool or use -o FILE");
+        return FCS_CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* ---- temporary outputs removed on SIGINT/SIGTERM/SIGHUP -------------------- */
+
+#define CLI_GUARDS 8
+static char cli_guard_paths[CLI_GUARDS][PATH_MAX];
+static volatile sig_atomic_t cli_n_guards;
+
+static void guard_handler(int sig)
+{
+    /* Only async-signal-safe calls here: unlink, signal, raise. */
+    for (int i = 0; i < cli_n_guards; i++) unlink(cli_guard_paths[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void fcs_cli_guard_output(const char *path)
+{
+    if (fcs_cli_is_stdout(path) || cli_n_guards >= CLI_GUARDS) return;
+    int n = snprintf(cli_guard_paths[cli_n_guards], PATH_MAX, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || n >= PATH_MAX) return;
+    if (cli_n_guards == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = guard_handler;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+    }
+    cli_n_guards++;
+}
+
+/* ---- text output files ------------------------------------------------------ */
+
+int fcs_cli_out_open(fcs_cli_out *o, const char *path)
+{
+    memset(o, 0, sizeof *o);
+    if (fcs_cli_is_stdout(path)) {
+        o->f = stdout;
+        return 0;
+    }
+    size_t n = strlen(path) + 32;
+    o->path = strdup(path);
+    o->tmp_path = malloc(n);
+    if (!o->path || !o->tmp_path) {
+        fcs_cli_out_abort(o);
+        return fcs_cli_error(path, "out of memory");
+    }
+    snprintf(o->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+    fcs_cli_guard_output(path);
+    int fd = open(o->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        free(o->tmp_path); /* nothing created that we may remove */
+        o->tmp_path = NULL;
+        fcs_cli_out_abort(o);
+        return fcs_cli_error(path, "cannot create output: %s", strerror(e));
+    }
+    return 0;
+}
+
+int fcs_cli_out_commit(fcs_cli_out *o)
+{
+    if (!o->path) { /* stdout: fcs_cli_finish() makes the final check */
+        fflush(stdout);
+        return 0;
+    }
+    int e = 0;
+    if (fflush(o->f) != 0 || ferror(o->f)) e = errno ? errno : EIO;
+    if (!e && fsync(fileno(o->f)) != 0) e = errno;
+    if (fclose(o->f) != 0 && !e) e = errno ? errno : EIO;
+    o->f = NULL;
+    if (!e && rename(o->tmp_path, o->path) != 0) e = errno;
+    if (e) {
+        fcs_cli_error(o->path, "write error: %s", strerror(e));
+        fcs_cli_out_abort(o);
+        return FCS_CLI_EXIT_INPUT;
+    }
+    free(o->path);
+    free(o->tmp_path);
+    memset(o, 0, sizeof *o);
+    return 0;
+}
+
+void fcs_cli_out_abort(fcs_cli_out *o)
+{
+    if (o->f && o->f != stdout) fclose(o->f);
+    if (o->tmp_path) unlink(o->tmp_path);
+    free(o->path);
+    free(o->tmp_path);
+    memset(o, 0, sizeof *o);
+}
+
+/* ---- provenance -------------------------------------------------------------- */
+
+static int keyword_ok(int rc) { return rc == FCS_OK || rc == FCS_ENOTFOUND; }
+
+int fcs_cli_provenance(fcs_writer *w, int no_version)
+{
+    int rc;
+    if (no_version) {
+        /* Inherited provenance would name the upstream tool as the maker of
+         * this file: drop it rather than keep a false record. */
+        rc = fcs_writer_set_keyword(w, "LIBFCS_TOOL", NULL);
+        if (!keyword_ok(rc)) return rc;
+        rc = fcs_writer_set_keyword(w, "LIBFCS_COMMAND", NULL);
+        return keyword_ok(rc) ? FCS_OK : rc;
+    }
+    rc = fcs_writer_set_keyword(w, "LIBFCS_TOOL", fcs_cli_tool_version());
+    if (rc != FCS_OK) return rc;
+    return fcs_writer_set_keyword(w, "LIBFCS_COMMAND", fcs_cli_command_line());
+}
+
+/* ---- progress ---------------------------------------------------------------- */
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+void fcs_cli_progress_start(fcs_cli_progress *p, int64_t total)
+{
+    memset(p, 0, sizeof *p);
+    p->enabled = isatty(STDERR_FILENO);
+    p->total = total;
+    if (p->enabled) p->start = p->last_shown = now_seconds();
+}
+
+void fcs_cli_progress_update(fcs_cli_progress *p, int64_t done)
+{
+    if (!p->enabled) return;
+    double t = now_seconds();
+    /* Quiet for short runs; then at most four updates a second. */
+    if (t - p->start < 1.0 || t - p->last_shown < 0.25) return;
+    p->last_shown = t;
+    p->shown = 1;
+    if (p->total > 0)
+        fprintf(stderr, "\r%s: %3d%% (%" PRId64 " events)", fcs_cli_name(),
+                (int)(100.0 * (double)done / (double)p->total), done);
+    else
+        fprintf(stderr, "\r%s: %" PRId64 " events", fcs_cli_name(), done);
+}
+
+void fcs_cli_progress_end(fcs_cli_progress *p)
+{
+    if (p->enabled && p->shown) fprintf(stderr, "\r%60s\r", "");
+    p->shown = 0;
+}
+
+/* ---- option values ------------------------------------------------------------ */
+
+int fcs_cli_parse_int(const char *arg, const char *opt, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    if (end == arg || *end || errno || v < min || v > max)
+        return fcs_cli_usage_error("%s: '%s' is not an integer in [%" PRId64 ", %" PRId64 "]", opt,
+                                   arg, min, max);
+    *out = v;
+    return 0;
+}
+
+int fcs_cli_parse_u64(const char *arg, const char *opt, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    /* strtoull accepts "-1" (as 2^64-1): refuse signs explicitly. */
+    unsigned long long v = (arg[0] >= '0' && arg[0] <= '9') ? strtoull(arg, &end, 10) : 0;
+    if (!(arg[0] >= '0' && arg[0] <= '9') || *end || errno)
+        return fcs_cli_usage_error("%s: '%s' is not an unsigned integer", opt, arg);
+    *out = v;
+    return 0;
+}
+
+/* ---- numbers as text --------------------------------------------------------- */
+
+/* Integral value (|v| < 1e15) as decimal digits: faster than printf, and an
+ * integer never gets an exponent or a decimal point. */
+static int format_integral(char *buf, double v)
+{
+    char tmp[24];
+    int n = 0, len = 0;
+    uint64_t u = (uint64_t)fabs(v);
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (signbit(v)) buf[len++] = '-';
+    while (n) buf[len++] = tmp[--n];
+    buf[len] = '\0';
+    return len;
+}
+
+static int format_special(char *buf, double v)
+{
+    const char *s = isnan(v) ? "NaN" : (v < 0 ? "-Inf" : "Inf");
+    size_t n = strlen(s);
+    memcpy(buf, s, n + 1);
+    return (int)n;
+}
+
+int fcs_cli_format_double(char *buf, double v)
+{
+    if (!isfinite(v)) return format_special(buf, v);
+    if (v == trunc(v) && fabs(v) < 1e15) return format_integral(buf, v);
+    /* %.15g is exact for every decimal of <= 15 digits (DBL_DIG), so the
+     * first precision that reads back is the shortest representation. */
+    for (int prec = 15; prec < 17; prec++) {
+        int n = snprintf(buf, FCS_CLI_NUM_MAX, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return n;
+    }
+    return snprintf(buf, FCS_CLI_NUM_MAX, "%.17g", v);
+}
+
+int fcs_cli_format_float(char *buf, float v)
+{
+    if (!isfinite(v)) return format_special(buf, v);
+    if (v == truncf(v) && fabsf(v) < 1e15f) return format_integral(buf, v);
+    for (int prec = 6; prec < 9; prec++) { /* FLT_DIG = 6: same argument */
+        int n = snprintf(buf, FCS_CLI_NUM_MAX, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) return n;
+    }
+    return snprintf(buf, FCS_CLI_NUM_MAX, "%.9g", (double)v);
+}
+
+/* ---- reproducible random numbers ------------------------------------------------ */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void fcs_cli_rng_seed(fcs_cli_rng *g, uint64_t seed)
+{
+    /* splitmix64 spreads any seed (0 included) over the 256-bit state, which
+     * xoshiro needs to be not all zero. */
+    for (int i = 0; i < 4; i++) g->s[i] = splitmix64(&seed);
+    g->has_spare = 0;
+    g->spare = 0;
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t fcs_cli_rng_next(fcs_cli_rng *g)
+{
+    uint64_t *s = g->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double fcs_cli_rng_uniform(fcs_cli_rng *g) { return (double)(fcs_cli_rng_next(g) >> 11) * 0x1.0p-53; }
+
+uint64_t fcs_cli_rng_below(fcs_cli_rng *g, uint64_t n)
+{
+    /* Reject the top partial copy of [0, n) so every residue is equally
+     * likely: threshold = 2^64 mod n. */
+    uint64_t threshold = (0 - n) % n;
+    for (;;) {
+        uint64_t r = fcs_cli_rng_next(g);
+        if (r >= threshold) return r % n;
+    }
+}
+
+double fcs_cli_rng_normal(fcs_cli_rng *g)
+{
+    if (g->has_spare) {
+        g->has_spare = 0;
+        return g->spare;
+    }
+    double u, v, s;
+    do {
+        u = 2.0 * fcs_cli_rng_uniform(g) - 1.0;
+        v = 2.0 * fcs_cli_rng_uniform(g) - 1.0;
+        s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    double m = sqrt(-2.0 * log(s) / s);
+    g->spare = v * m;
+    g->has_spare = 1;
+    return u * m;
+}
+
+/* tools/json.c belongs to this helper library, but CMakeLists.txt builds
+ * fcs_cli from tools/cli.c alone; compile it as part of this unit. (Remove
+ * this line if tools/json.c is ever listed in add_library(fcs_cli ...).) */
+#include "json.c"

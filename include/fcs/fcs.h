@@ -5,6 +5,9 @@
 #define FCS_FCS_H
 #include "fcs/common.h"
 #include "fcs/matrix.h"
+#include "fcs/comp.h"
 #include "fcs/reader.h"
 #include "fcs/writer.h"
+#include "fcs/transform.h"
+#include "fcs/gate.h"
 #endif

@@ -1,0 +1,445 @@
+#!/usr/bin/env bash
+# pipes.sh — real pipes between the real binaries, with values checked by an
+# independent decoder (a few lines of Python reading the FCS bytes):
+#   * fcs-synth: reproducible (same seed -> byte-identical, stdout == -o), the
+#     populations, markers, scatter ratio and Time as documented;
+#   * fcs-synth | fcs-cat | fcs-export gives exactly the float32 values in the file,
+#     each printed as the shortest decimal that reads back as that float32;
+#   * fcs-cat: keywords kept + provenance, --head, --subsample (count, order,
+#     reproducibility, uniformity), several inputs with SourceFile, mismatch
+#     errors, stdin and gzip inputs, -d;
+#   * fcs-export: scaled vs raw (log $PnE, $PnG), --time-seconds, CSV quoting,
+#     -d, -@ threads, double precision output, NaN/Inf.
+# Env (set by CTest): FCS_BIN, FCS_TMP.
+set -euo pipefail
+: "${FCS_BIN:?}"
+for t in fcs-info fcs-export fcs-cat fcs-synth; do
+    [ -x "$FCS_BIN/$t" ] || { echo "SKIP: $FCS_BIN/$t not built"; exit 77; }
+done
+mkdir -p "${FCS_TMP:-/tmp}"
+W=$(mktemp -d "${FCS_TMP:-/tmp}/pipes.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+SYNTH="$FCS_BIN/fcs-synth" CAT="$FCS_BIN/fcs-cat" EXPORT="$FCS_BIN/fcs-export" INFO="$FCS_BIN/fcs-info"
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+PY=python3
+
+# ---- an independent FCS writer/reader for the checks ----------------------------------
+cat >"$W/fcsmini.py" <<'EOF'
+"""Minimal FCS 3.0 builder and reader for the tool tests (no libfcs involved)."""
+import struct
+
+def _text(kw, delim=b"/"):
+    out = delim
+    for k, v in kw:
+        k = k if isinstance(k, bytes) else str(k).encode("latin-1")
+        v = v if isinstance(v, bytes) else str(v).encode("latin-1")
+        out += k.replace(delim, delim * 2) + delim + v.replace(delim, delim * 2) + delim
+    return out
+
+def dataset(params, rows, datatype="F", byteord="1,2,3,4", extra=(), version=b"FCS3.0",
+            next_offset=0):
+    """One data set: params = list of dicts (name, label, bits, range, gain, e)."""
+    end = "<" if byteord.startswith("1") else ">"
+    code = {"F": "f", "D": "d"}
+    data = b""
+    for r in rows:
+        for p, v in zip(params, r):
+            c = code.get(datatype) or {8: "B", 16: "H", 32: "I"}[p.get("bits", 16)]
+            data += struct.pack(end + c, v)
+    kw = [("$BYTEORD", byteord), ("$DATATYPE", datatype), ("$MODE", "L"),
+          ("$NEXTDATA", next_offset), ("$PAR", len(params)), ("$TOT", len(rows))]
+    for i, p in enumerate(params, 1):
+        bits = {"F": 32, "D": 64}.get(datatype, p.get("bits", 16))
+        if p.get("name") is not None:
+            kw.append(("$P%dN" % i, p["name"]))
+        if p.get("label") is not None:
+            kw.append(("$P%dS" % i, p["label"]))
+        kw += [("$P%dB" % i, bits), ("$P%dR" % i, p.get("range", 1024)),
+               ("$P%dE" % i, p.get("e", "0,0"))]
+        if "gain" in p:
+            kw.append(("$P%dG" % i, p["gain"]))
+    kw += list(extra)
+    tb = 58
+    db = de = 0
+    for _ in range(4):  # offsets inside TEXT change its length: iterate to a fixed point
+        text = _text([("$BEGINANALYSIS", 0), ("$ENDANALYSIS", 0), ("$BEGINSTEXT", 0),
+                      ("$ENDSTEXT", 0), ("$BEGINDATA", db), ("$ENDDATA", de)] + kw)
+        db = tb + len(text)
+        de = db + len(data) - 1
+    hdr = version + b"    " + b"".join(b"%8d" % v for v in (tb, tb + len(text) - 1, db, de, 0, 0))
+    return hdr + text + data + b"00000000"
+
+def write(path, *datasets):
+    """Chain data sets with $NEXTDATA (each built with next_offset = its own length)."""
+    with open(path, "wb") as f:
+        f.write(b"".join(datasets))
+
+def read(path):
+    """(keywords dict in order, names, rows) of the first data set."""
+    b = open(path, "rb").read()
+    tb, te, db, de = (int(b[10 + 8 * i:18 + 8 * i].strip() or 0) for i in range(4))
+    text = b[tb:te + 1]
+    d = text[0:1]
+    toks, cur, i = [], b"", 1
+    while i < len(text):
+        c = text[i:i + 1]
+        if c == d and text[i + 1:i + 2] == d:
+            cur += d
+            i += 2
+        elif c == d:
+            toks.append(cur)
+            cur = b""
+            i += 1
+        else:
+            cur += c
+            i += 1
+    kw = {}
+    for k, v in zip(toks[0::2], toks[1::2]):
+        kw.setdefault(k.decode("latin-1").strip().upper(), v.decode("latin-1"))
+    if db == 0:
+        db, de = int(kw["$BEGINDATA"]), int(kw["$ENDDATA"])
+    n, npar = int(kw["$TOT"]), int(kw["$PAR"])
+    assert kw["$DATATYPE"] == "F", kw["$DATATYPE"]
+    end = "<" if kw["$BYTEORD"].startswith("1") else ">"
+    vals = struct.unpack(end + "%df" % (n * npar), b[db:db + 4 * n * npar])
+    names = [kw.get("$P%dN" % (j + 1)) for j in range(npar)]
+    return kw, names, [vals[i * npar:(i + 1) * npar] for i in range(n)]
+
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+def read_table(path, sep="\t"):
+    lines = open(path).read().split("\n")
+    assert lines[-1] == "", "table does not end with a newline"
+    return lines[0].split(sep), [l.split(sep) for l in lines[1:-1]]
+
+def shortest_f32(tok):
+    """Whether tok reads back as a float32 and no shorter digit string does."""
+    v = f32(float(tok))
+    if "e" not in tok and "." not in tok:
+        return True  # an integer prints all its digits
+    mant = tok.split("e")[0].lstrip("-").replace(".", "").lstrip("0")
+    for p in range(1, len(mant)):
+        if f32(float("%.*g" % (p, v))) == v:
+            return False
+    return True
+EOF
+export PYTHONPATH="$W"
+
+# ---- fcs-synth: reproducible, documented model ------------------------------------------
+"$SYNTH" -n 5000 --seed 7 --truth --no-version -o "$W/a.fcs"
+"$SYNTH" -n 5000 --seed 7 --truth --no-version >"$W/a2.fcs"
+cmp -s "$W/a.fcs" "$W/a2.fcs" || bad "fcs-synth: same seed, -o vs stdout: files differ"
+"$SYNTH" -n 5000 --seed 8 --truth --no-version -o "$W/b.fcs"
+cmp -s "$W/a.fcs" "$W/b.fcs" && bad "fcs-synth: seeds 7 and 8 give the same file"
+# with provenance the same command line is still byte-identical
+(cd "$W" && "$SYNTH" -n 100 --seed 1 >p1.fcs && "$SYNTH" -n 100 --seed 1 >p2.fcs)
+cmp -s "$W/p1.fcs" "$W/p2.fcs" || bad "fcs-synth: same command twice, files differ"
+"$SYNTH" -n 5000 --seed 7 --no-version -o "$W/notruth.fcs"
+
+$PY - "$W/a.fcs" "$W/p1.fcs" <<'EOF' || bad "fcs-synth model checks"
+import sys, statistics as st
+from fcsmini import read
+kw, names, rows = read(sys.argv[1])
+ok = True
+def check(cond, what):
+    global ok
+    if not cond:
+        print("  fcs-synth:", what); ok = False
+check(names == ["FSC-A", "FSC-H", "SSC-A", "FITC-A", "PE-A", "APC-A", "BV421-A", "Time",
+                "TruePopulation"], "names %s" % names)
+check([kw.get("$P%dS" % j) for j in range(4, 8)] == ["CD3", "CD19", "CD4", "CD8"], "markers in $PnS")
+check(all(kw["$P%dR" % j] == "262144" for j in range(1, 9)), "$PnR 262144")
+check(kw["$P9R"] == "8", "TruePopulation $PnR = populations + 1")
+check(kw["$DATATYPE"] == "F" and kw["$TOT"] == "5000" and kw["$PAR"] == "9", "F, 5000 x 9")
+check(kw["LIBFCS_SYNTH_SEED"] == "7", "seed keyword")
+check(kw["LIBFCS_SYNTH_POPULATIONS"].startswith("1=debris,2=T CD4+,3=T CD8+,4=B cells"), "population names")
+check("LIBFCS_TOOL" not in kw and "LIBFCS_COMMAND" not in kw, "--no-version leaves out provenance")
+kw1, _, _ = read(sys.argv[2])
+check(kw1.get("LIBFCS_TOOL", "").startswith("fcs-synth "), "LIBFCS_TOOL: %r" % kw1.get("LIBFCS_TOOL"))
+check(kw1.get("LIBFCS_COMMAND") == "fcs-synth -n 100 --seed 1", "LIBFCS_COMMAND: %r" % kw1.get("LIBFCS_COMMAND"))
+pop = [int(r[8]) for r in rows]
+check(all(1 <= p <= 7 and r[8] == p for p, r in zip(pop, rows)), "TruePopulation integral in 1..7")
+want = [0.08, 0.15, 0.08, 0.05, 0.04, 0.10, 0.50]
+for k, w in enumerate(want, 1):
+    f = pop.count(k) / len(pop)
+    check(abs(f - w) < 0.03, "population %d share %.3f, want %.2f" % (k, f, w))
+def med(k, j):
+    return st.median(r[j] for r in rows if int(r[8]) == k)
+# CD3 (col 3) on T cells, CD19 (4) on B, CD4 (5) on CD4 T and dim on monocytes, CD8 (6)
+check(med(2, 3) > 3000 and med(3, 3) > 3000, "CD3 bright on T cells")
+check(all(med(k, 3) < 400 for k in (1, 4, 5, 7)), "CD3 dim elsewhere")
+check(med(4, 4) > 2500 and all(med(k, 4) < 400 for k in (2, 3, 6)), "CD19 on B cells only")
+check(med(2, 5) > 3000 and 800 < med(6, 5) < 5000 and med(3, 5) < 400, "CD4: T CD4+ bright, monocytes dim")
+check(med(3, 6) > 3000 and med(2, 6) < 400, "CD8 on T CD8+")
+check(med(7, 2) > 80000 and med(2, 2) < 30000, "SSC: granulocytes high, lymphocytes low")
+ratio = st.median(r[1] / r[0] for r in rows if r[0] > 1000)
+check(0.79 < ratio < 0.85, "FSC-H/FSC-A ratio %.3f" % ratio)
+t = [r[7] for r in rows]
+check(all(b >= a for a, b in zip(t, t[1:])), "Time non-decreasing")
+check(200 < t[-1] < 300, "Time after 5000 events %.1f (2000 events/s, 0.01 s units: ~250)" % t[-1])
+check(all(0 <= r[j] < 262144 for r in rows for j in (0, 1, 2)), "scatter within [0, $PnR)")
+check(any(r[j] < 0 for r in rows for j in (3, 4, 5, 6)), "noise gives some negative fluorescence")
+sys.exit(0 if ok else 1)
+EOF
+
+# ---- fcs-synth | fcs-cat | fcs-export: exact values, shortest text ---------------------
+"$SYNTH" -n 5000 --seed 7 --truth --no-version | "$CAT" | "$EXPORT" >"$W/pipe.tsv"
+"$EXPORT" "$W/a.fcs" >"$W/direct.tsv"
+cmp -s "$W/pipe.tsv" "$W/direct.tsv" || bad "synth|cat|export differs from export of the file"
+$PY - "$W/a.fcs" "$W/pipe.tsv" <<'EOF' || bad "export values vs independent decoder"
+import sys
+from fcsmini import read, read_table, shortest_f32, f32
+kw, names, rows = read(sys.argv[1])
+head, got = read_table(sys.argv[2])
+assert head == names, (head, names)
+assert len(got) == len(rows), (len(got), len(rows))
+for i, (g, r) in enumerate(zip(got, rows)):
+    assert len(g) == len(r), "line %d: %d fields" % (i + 2, len(g))
+    for tok, v in zip(g, r):
+        assert f32(float(tok)) == v, "line %d: %s != %r" % (i + 2, tok, v)
+        assert shortest_f32(tok), "line %d: %s is not the shortest text of %r" % (i + 2, tok, v)
+for tok in (g[8] for g in got):
+    assert tok.isdigit(), "integral TruePopulation printed as %r" % tok
+EOF
+# threads: same bytes
+for th in 1 3; do
+    "$EXPORT" -@ "$th" "$W/a.fcs" >"$W/t.tsv"
+    cmp -s "$W/t.tsv" "$W/direct.tsv" || bad "fcs-export -@ $th differs from -@ 0"
+done
+"$EXPORT" -f csv "$W/a.fcs" | tr ',' '\t' | cmp -s - "$W/direct.tsv" || bad "CSV is not TSV with commas"
+
+# ---- fcs-cat: keywords and provenance -------------------------------------------------------
+"$CAT" "$W/a.fcs" -o "$W/c.fcs"
+$PY - "$W/c.fcs" "$W/a.fcs" <<'EOF' || bad "fcs-cat keywords"
+import sys
+from fcsmini import read
+kw, names, rows = read(sys.argv[1])
+kw0, names0, rows0 = read(sys.argv[2])
+assert rows == rows0 and names == names0, "events or names changed"
+assert kw["LIBFCS_SYNTH_SEED"] == "7" and kw["$CYT"] == kw0["$CYT"], "input keywords lost"
+assert kw["$P4S"] == "CD3" and kw["$TIMESTEP"] == "0.01", "parameter keywords lost"
+assert kw["LIBFCS_TOOL"].startswith("fcs-cat "), kw.get("LIBFCS_TOOL")
+assert kw["LIBFCS_COMMAND"].startswith("fcs-cat "), kw.get("LIBFCS_COMMAND")
+assert kw["LIBFCS_SOURCES"] == sys.argv[2], kw.get("LIBFCS_SOURCES")
+assert "LIBFCS_SUBSAMPLE" not in kw and "LIBFCS_HEAD" not in kw
+assert kw["$DATATYPE"] == "F" and kw["$BYTEORD"] == "1,2,3,4" and kw["$MODE"] == "L"
+EOF
+# provenance inherited from fcs-synth is replaced, or removed with --no-version
+"$SYNTH" -n 10 | "$CAT" --no-version >"$W/nv.fcs"
+$PY -c "
+import sys; from fcsmini import read
+kw = read('$W/nv.fcs')[0]
+assert 'LIBFCS_TOOL' not in kw and 'LIBFCS_COMMAND' not in kw, kw
+" || bad "fcs-cat --no-version kept inherited provenance"
+
+# ---- --head ------------------------------------------------------------------------------------
+"$CAT" --head 10 "$W/a.fcs" | "$EXPORT" >"$W/h.tsv"
+head -11 "$W/direct.tsv" | cmp -s - "$W/h.tsv" || bad "--head 10 is not the first 10 events"
+"$CAT" --head 0 "$W/a.fcs" | "$EXPORT" >"$W/h0.tsv"
+[ "$(wc -l <"$W/h0.tsv")" = 1 ] || bad "--head 0: want the header line only"
+"$CAT" --head 99999 "$W/a.fcs" | "$EXPORT" | cmp -s - "$W/direct.tsv" || bad "--head beyond the end"
+
+# ---- --subsample ----------------------------------------------------------------------------
+"$CAT" --subsample 500 --seed 3 "$W/a.fcs" -o "$W/s1.fcs"
+"$CAT" --subsample 500 --seed 3 "$W/a.fcs" >"$W/s2.fcs"
+"$CAT" --subsample 500 --seed 4 "$W/a.fcs" -o "$W/s3.fcs"
+"$CAT" --subsample 2500 --seed 11 "$W/a.fcs" -o "$W/half.fcs"
+"$CAT" --head 1000 --subsample 100 --seed 5 "$W/a.fcs" -o "$W/hs.fcs"
+"$CAT" --subsample 9999 "$W/a.fcs" -o "$W/all.fcs"
+$PY - "$W" <<'EOF' || bad "fcs-cat --subsample"
+import sys
+from fcsmini import read
+w = sys.argv[1]
+_, _, full = read(w + "/a.fcs")
+index = {r: i for i, r in enumerate(full)}
+assert len(index) == len(full), "synthetic events not distinct"
+def picks(name):
+    kw, _, rows = read(w + "/" + name)
+    idx = [index[r] for r in rows]  # KeyError: an event that is not in the input
+    assert idx == sorted(idx) and len(set(idx)) == len(idx), name + ": order not kept or repeated"
+    return kw, idx
+kw, s1 = picks("s1.fcs")
+assert len(s1) == 500 and kw["$TOT"] == "500", len(s1)
+assert kw["LIBFCS_SUBSAMPLE"] == "500" and kw["LIBFCS_SEED"] == "3", kw
+_, s3 = picks("s3.fcs")
+assert s3 != s1, "seeds 3 and 4 pick the same events"
+_, half = picks("half.fcs")
+first = sum(1 for i in half if i < 2500)
+# hypergeometric: sd ~ 17.7 events; 6 sd
+assert abs(first - 1250) < 106, "2500 of 5000: %d in the first half (not uniform)" % first
+tp = [0] * 8
+for i in half:
+    tp[int(full[i][8])] += 1
+full_tp = [0] * 8
+for r in full:
+    full_tp[int(r[8])] += 1
+for k in range(1, 8):
+    assert abs(tp[k] - full_tp[k] / 2) < 6 * (full_tp[k] / 4) ** 0.5 + 1, "population %d" % k
+kw, hs = picks("hs.fcs")
+assert len(hs) == 100 and max(hs) < 1000, "--head 1000 --subsample 100"
+assert kw["LIBFCS_HEAD"] == "1000"
+_, al = picks("all.fcs")
+assert al == list(range(5000)), "--subsample above the count keeps every event"
+EOF
+"$CAT" --no-version --subsample 500 --seed 3 "$W/a.fcs" -o "$W/n1.fcs"
+"$CAT" --no-version --subsample 500 --seed 3 "$W/a.fcs" >"$W/n2.fcs"
+cmp -s "$W/n1.fcs" "$W/n2.fcs" || bad "--no-version --subsample: same seed, files differ"
+
+# ---- several inputs: SourceFile --------------------------------------------------------------
+"$CAT" "$W/a.fcs" "$W/b.fcs" -o "$W/ab.fcs"
+cat "$W/a.fcs" | "$CAT" - "$W/b.fcs" -o "$W/sb.fcs"
+gzip -c "$W/b.fcs" >"$W/b.fcs.gz"
+"$CAT" "$W/a.fcs" "$W/b.fcs.gz" -o "$W/abz.fcs"
+$PY - "$W" <<'EOF' || bad "fcs-cat of two inputs"
+import sys
+from fcsmini import read
+w = sys.argv[1]
+_, na, ra = read(w + "/a.fcs")
+_, nb, rb = read(w + "/b.fcs")
+kw, n, r = read(w + "/ab.fcs")
+assert n == na + ["SourceFile"], n
+assert kw["$P10R"] == "3", "SourceFile $PnR = inputs + 1: %s" % kw["$P10R"]
+assert [x[:9] for x in r] == ra + rb, "events are not a then b"
+assert [x[9] for x in r] == [1.0] * len(ra) + [2.0] * len(rb), "SourceFile values"
+assert kw["LIBFCS_SOURCES"] == w + "/a.fcs," + w + "/b.fcs", kw["LIBFCS_SOURCES"]
+kw2, _, r2 = read(w + "/sb.fcs")
+assert r2 == r and kw2["LIBFCS_SOURCES"] == "<stdin>," + w + "/b.fcs", kw2["LIBFCS_SOURCES"]
+assert read(w + "/abz.fcs")[2] == r, "gzip second input"
+EOF
+"$CAT" --subsample 300 --seed 9 "$W/a.fcs" "$W/b.fcs" | "$EXPORT" >"$W/abs.tsv"
+awk -F'\t' 'NR > 1 { n[$10]++ } END { exit !(n[1] + n[2] == 300 && n[1] > 100 && n[2] > 100) }' \
+    "$W/abs.tsv" || bad "--subsample over two inputs does not draw from both"
+# mismatching parameters: clear error naming the file, nothing written
+RC=0
+"$CAT" "$W/a.fcs" "$W/notruth.fcs" -o "$W/mm.fcs" 2>"$W/err" || RC=$?
+[ "$RC" = 1 ] || bad "fcs-cat of 9 and 8 parameters: exit $RC"
+grep -q "^fcs-cat: $W/notruth.fcs: has 8 parameters, $W/a.fcs has 9: cannot concatenate$" "$W/err" ||
+    bad "mismatch message: $(cat "$W/err")"
+[ -e "$W/mm.fcs" ] && bad "mismatch left an output file"
+$PY - "$W" <<'EOF'
+import sys, fcsmini
+w = sys.argv[1]
+p = [dict(name="FSC-H", range=1024), dict(name="SSC-H", range=1024)]
+q = [dict(name="FSC-H", range=1024), dict(name="FL1-H", range=1024)]
+fcsmini.write(w + "/p.fcs", fcsmini.dataset(p, [(1, 2)]))
+fcsmini.write(w + "/q.fcs", fcsmini.dataset(q, [(3, 4)]))
+EOF
+RC=0
+"$CAT" "$W/p.fcs" "$W/q.fcs" >"$W/mm.fcs" 2>"$W/err" || RC=$?
+[ "$RC" = 1 ] || bad "fcs-cat of different names: exit $RC"
+grep -q "^fcs-cat: $W/q.fcs: parameter 2 is 'FL1-H', in $W/p.fcs it is 'SSC-H': cannot concatenate" \
+    "$W/err" || bad "name mismatch message: $(cat "$W/err")"
+
+# ---- gzip and stdin inputs -------------------------------------------------------------------
+gzip -c "$W/a.fcs" >"$W/a.fcs.gz"
+"$EXPORT" "$W/a.fcs.gz" | cmp -s - "$W/direct.tsv" || bad "fcs-export FILE.gz"
+gzip -c "$W/a.fcs" | "$EXPORT" - | cmp -s - "$W/direct.tsv" || bad "gzip -c | fcs-export -"
+"$EXPORT" <"$W/a.fcs" | cmp -s - "$W/direct.tsv" || bad "fcs-export without FILE reads stdin"
+gzip -c "$W/a.fcs" | "$CAT" --no-version --subsample 100 --seed 1 | "$EXPORT" >"$W/gz.tsv"
+"$CAT" --no-version --subsample 100 --seed 1 "$W/a.fcs" | "$EXPORT" | cmp -s - "$W/gz.tsv" ||
+    bad "subsample of a gzip pipe differs from the file's"
+
+# ---- fcs-export: scaling, raw, time, CSV, data sets, doubles ----------------------------------
+$PY - "$W" <<'EOF'
+import sys, fcsmini
+w = sys.argv[1]
+# I data: log channel (4 decades), gain 2, a Time channel with $PnG 0.01 (DIVA style)
+p = [dict(name="FL1-H", bits=16, range=1024, e="4,1"),
+     dict(name="FSC,H", label="size", bits=16, range=1024, gain=2),
+     dict(name="Time", bits=16, range=1024, gain=0.01),
+     dict(name=None, bits=16, range=1024)]
+rows = [(512, 100, 250, 7), (0, 1, 1, 0), (768, 1023, 1000, 1023)]
+# two data sets: the second has other values; $NEXTDATA = length of the first
+nxt = 0
+for _ in range(4):
+    d0 = fcsmini.dataset(p, rows, datatype="I", extra=[("$TIMESTEP", "0.01")], next_offset=nxt)
+    nxt = len(d0)
+d1 = fcsmini.dataset(p, [(256, 4, 10, 1)], datatype="I", extra=[("$TIMESTEP", "0.01")])
+fcsmini.write(w + "/int.fcs", d0, d1)
+# doubles and floats with special values
+fcsmini.write(w + "/dbl.fcs", fcsmini.dataset([dict(name="x"), dict(name="y")],
+    [(0.1, 1 / 3), (3.0, -2.25), (1e-05, 123456789012.5), (float("nan"), float("inf")),
+     (float("-inf"), 2.0 ** 60), (-0.0, 1e300)], datatype="D"))
+fcsmini.write(w + "/flt.fcs", fcsmini.dataset([dict(name="x"), dict(name="y")],
+    [(0.1, 1 / 3), (3.0, -2.25), (1e-05, 16777216.0), (float("nan"), float("inf")),
+     (float("-inf"), 0.5)], datatype="F", byteord="4,3,2,1"))
+EOF
+expect_table() { # expect_table WHAT FILE <<< expected
+    if ! diff <(cat) "$2" >"$W/diff"; then bad "$1: $(head -5 "$W/diff" | tr '\n' '|')"; fi
+}
+"$EXPORT" "$W/int.fcs" >"$W/o.tsv"
+expect_table "scaled I data (log, gain, time gain)" "$W/o.tsv" <<'EOF'
+FL1-H	FSC,H	Time	P4
+100	50	25000	7
+1	0.5	100	0
+1000	511.5	100000	1023
+EOF
+"$EXPORT" --raw "$W/int.fcs" >"$W/o.tsv"
+expect_table "raw I data" "$W/o.tsv" <<'EOF'
+FL1-H	FSC,H	Time	P4
+512	100	250	7
+0	1	1	0
+768	1023	1000	1023
+EOF
+"$EXPORT" --time-seconds "$W/int.fcs" | cut -f3 >"$W/o.tsv"
+expect_table "--time-seconds" "$W/o.tsv" <<'EOF'
+Time
+2.5
+0.01
+10
+EOF
+"$EXPORT" -f csv -d 1 "$W/int.fcs" >"$W/o.tsv"
+expect_table "CSV of data set 1, quoted name" "$W/o.tsv" <<'EOF'
+FL1-H,"FSC,H",Time,P4
+10,2,1000,1
+EOF
+RC=0
+"$EXPORT" -d 2 "$W/int.fcs" >"$W/o.tsv" 2>"$W/err" || RC=$?
+[ "$RC" = 1 ] || bad "-d 2 of a 2-data-set file: exit $RC"
+grep -q "^fcs-export: $W/int.fcs: no data set 2 (the file has 2, numbered from 0)$" "$W/err" ||
+    bad "-d 2 message: $(cat "$W/err")"
+"$EXPORT" "$W/dbl.fcs" >"$W/o.tsv"
+expect_table "double values, shortest round trip" "$W/o.tsv" <<'EOF'
+x	y
+0.1	0.3333333333333333
+3	-2.25
+1e-05	123456789012.5
+NaN	Inf
+-Inf	1.152921504606847e+18
+-0	1e+300
+EOF
+"$EXPORT" "$W/flt.fcs" >"$W/o.tsv"
+expect_table "float32 values, shortest round trip" "$W/o.tsv" <<'EOF'
+x	y
+0.1	0.33333334
+3	-2.25
+1e-05	16777216
+NaN	Inf
+-Inf	0.5
+EOF
+# fcs-cat of the integer file: channel values, $PnR covering them, provenance of gain/log
+"$CAT" "$W/int.fcs" | "$EXPORT" >"$W/o.tsv"
+expect_table "fcs-cat | fcs-export of scaled I data (float32)" "$W/o.tsv" <<'EOF'
+FL1-H	FSC,H	Time	P4
+100	50	25000	7
+1	0.5	100	0
+1000	511.5	100000	1023
+EOF
+"$CAT" -d 1 "$W/int.fcs" | "$INFO" --json >"$W/o.json"
+$PY - "$W/o.json" <<'EOF' || bad "fcs-cat of scaled I data: keywords"
+import sys, json
+d = json.loads(open(sys.argv[1]).read())["datasets"][0]
+k, p = d["keywords"], d["parameters"]
+assert d["tot"] == 1 and d["datatype"] == "F", d
+assert [x["range"] for x in p] == [10000, 512, 102400, 1024], [x["range"] for x in p]
+assert [x["gain"] for x in p] == [1, 1, 1, 1] and all(x["log_decades"] == 0 for x in p)
+assert k.get("LIBFCS_P1E") == "4,1" and k.get("LIBFCS_P2G") == "2", k
+assert k.get("LIBFCS_DATASET") == "1", k.get("LIBFCS_DATASET")
+assert [x["name"] for x in p] == ["FL1-H", "FSC,H", "Time", "P4"]
+assert p[1]["label"] == "size"
+EOF
+
+if [ "$fail" = 0 ]; then echo "pipes: all checks passed"; fi
+exit "$fail"
