@@ -625,32 +625,56 @@ typedef struct product {
 } product;
 
 /* Gather the block's inputs: x[i*B + b] = channel in_idx[i] of event e0+b,
- * zero-padded past nb so the product loop always runs full width. */
-static inline void gather(const product *p, const double *src, layout ls, size_t e0, size_t nb,
-                          double *x)
+ * zero-padded past nb so the product loop always runs full width. The
+ * values are read as float32 or double (f32 is a constant after inlining);
+ * arithmetic is always double. */
+static inline __attribute__((always_inline)) void gather(const product *p, const void *src,
+                                                         layout ls, size_t e0, size_t nb,
+                                                         double *x, const int f32)
 {
     for (size_t i = 0; i < p->kin; i++) {
-        const double *s = src + e0 * ls.ev + p->in_idx[i] * ls.par;
+        size_t at = e0 * ls.ev + p->in_idx[i] * ls.par;
         double *xi = x + i * FCS_COMP_BLOCK;
-        if (ls.ev == 1)
-            memcpy(xi, s, nb * sizeof *xi);
-        else
+        if (f32) {
+            const float *s = (const float *)src + at;
             for (size_t b = 0; b < nb; b++) xi[b] = s[b * ls.ev];
+        } else if (ls.ev == 1) {
+            memcpy(xi, (const double *)src + at, nb * sizeof *xi);
+        } else {
+            const double *s = (const double *)src + at;
+            for (size_t b = 0; b < nb; b++) xi[b] = s[b * ls.ev];
+        }
         for (size_t b = nb; b < FCS_COMP_BLOCK; b++) xi[b] = 0;
+    }
+}
+
+static inline __attribute__((always_inline)) void scatter(void *dst, layout ld, size_t at,
+                                                          const double *acc, size_t nb,
+                                                          const int f32)
+{
+    if (f32) {
+        float *d = (float *)dst + at;
+        for (size_t b = 0; b < nb; b++) d[b * ld.ev] = (float)acc[b];
+    } else if (ld.ev == 1) {
+        memcpy((double *)dst + at, acc, nb * sizeof *acc);
+    } else {
+        double *d = (double *)dst + at;
+        for (size_t b = 0; b < nb; b++) d[b * ld.ev] = acc[b];
     }
 }
 
 /* The hot loop: for every output channel, accumulate all B events of the
  * block in B independent lanes (fixed trip count: vectorised and kept in
- * registers), then scatter. Inlined into one generic and one AVX2 copy. */
+ * registers), then scatter. Inlined into generic and AVX2 copies, for
+ * double and float32 buffers. */
 static inline __attribute__((always_inline)) void product_body(const product *p,
-                                                               const double *src, layout ls,
-                                                               double *dst, layout ld, size_t n,
-                                                               double *x)
+                                                               const void *src, layout ls,
+                                                               void *dst, layout ld, size_t n,
+                                                               double *x, const int f32)
 {
     for (size_t e0 = 0; e0 < n; e0 += FCS_COMP_BLOCK) {
         size_t nb = n - e0 < FCS_COMP_BLOCK ? n - e0 : FCS_COMP_BLOCK;
-        gather(p, src, ls, e0, nb, x);
+        gather(p, src, ls, e0, nb, x, f32);
         for (size_t j = 0; j < p->kout; j++) {
             double acc[FCS_COMP_BLOCK] = {0};
             const double *m = p->mt + j * p->kin;
@@ -660,88 +684,131 @@ static inline __attribute__((always_inline)) void product_body(const product *p,
                 for (size_t b = 0; b < FCS_COMP_BLOCK; b++) acc[b] += w * xi[b];
             }
             size_t ch = p->out_idx ? p->out_idx[j] : j;
-            double *d = dst + e0 * ld.ev + ch * ld.par;
-            if (ld.ev == 1)
-                memcpy(d, acc, nb * sizeof *d);
-            else
-                for (size_t b = 0; b < nb; b++) d[b * ld.ev] = acc[b];
+            scatter(dst, ld, e0 * ld.ev + ch * ld.par, acc, nb, f32);
         }
     }
 }
 
-static void product_generic(const product *p, const double *src, layout ls, double *dst,
+typedef void (*product_fn)(const product *, const void *, layout, void *, layout, size_t,
+                           double *);
+
+static void product_generic(const product *p, const void *src, layout ls, void *dst,
                             layout ld, size_t n, double *x)
 {
-    product_body(p, src, ls, dst, ld, n, x);
+    product_body(p, src, ls, dst, ld, n, x, 0);
+}
+
+static void product_generic_f32(const product *p, const void *src, layout ls, void *dst,
+                                layout ld, size_t n, double *x)
+{
+    product_body(p, src, ls, dst, ld, n, x, 1);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define FCS_COMP_HAVE_AVX2 1
-__attribute__((target("avx2"))) static void product_avx2(const product *p, const double *src,
-                                                         layout ls, double *dst, layout ld,
+__attribute__((target("avx2"))) static void product_avx2(const product *p, const void *src,
+                                                         layout ls, void *dst, layout ld,
                                                          size_t n, double *x)
 {
-    product_body(p, src, ls, dst, ld, n, x);
+    product_body(p, src, ls, dst, ld, n, x, 0);
+}
+
+__attribute__((target("avx2"))) static void product_avx2_f32(const product *p,
+                                                             const void *src, layout ls,
+                                                             void *dst, layout ld, size_t n,
+                                                             double *x)
+{
+    product_body(p, src, ls, dst, ld, n, x, 1);
 }
 #endif
 
-static int run_product(const product *p, const double *src, layout ls, double *dst, layout ld,
-                       size_t n)
+static int run_product(const product *p, const void *src, layout ls, void *dst, layout ld,
+                       size_t n, int f32)
 {
     if (n == 0 || p->kout == 0) return FCS_OK;
     /* scratch per call (not in the object): the object stays immutable and
      * shareable between threads; one small allocation per chunk. */
     double *x = malloc(p->kin * FCS_COMP_BLOCK * sizeof *x);
     if (!x) return FCS_ENOMEM;
+    product_fn fn = f32 ? product_generic_f32 : product_generic;
 #ifdef FCS_COMP_HAVE_AVX2
-    if (__builtin_cpu_supports("avx2"))
-        product_avx2(p, src, ls, dst, ld, n, x);
-    else
+    if (__builtin_cpu_supports("avx2")) fn = f32 ? product_avx2_f32 : product_avx2;
 #endif
-        product_generic(p, src, ls, dst, ld, n, x);
+    fn(p, src, ls, dst, ld, n, x);
     free(x);
     return FCS_OK;
 }
 
-static int apply_square(const fcs_comp *c, const double *mt, double *buf, size_t n, layout l)
+static int apply_square(const fcs_comp *c, int reverse, void *buf, size_t n, int columns,
+                        size_t stride, int f32)
 {
-    if (!c || !buf) return FCS_EINVAL;
-    if (c->spectral) return FCS_EINVAL;
-    product p = {mt, c->kin, c->kout, c->in_idx, c->in_idx};
-    return run_product(&p, buf, l, buf, l, n);
+    if (!c || !buf || c->spectral) return FCS_EINVAL;
+    layout l = {c->n_params, 1};
+    if (columns) {
+        if (stride == 0) stride = n;
+        if (stride < n) return FCS_EINVAL;
+        l = (layout){1, stride};
+    }
+    product p = {reverse ? c->rev_t : c->fwd_t, c->kin, c->kout, c->in_idx, c->in_idx};
+    return run_product(&p, buf, l, buf, l, n, f32);
 }
 
 int fcs_comp_apply(const fcs_comp *c, double *events, size_t n_events)
 {
-    return apply_square(c, c ? c->fwd_t : NULL, events, n_events,
-                        (layout){c ? c->n_params : 0, 1});
+    return apply_square(c, 0, events, n_events, 0, 0, 0);
 }
 
 int fcs_comp_decompensate(const fcs_comp *c, double *events, size_t n_events)
 {
-    return apply_square(c, c ? c->rev_t : NULL, events, n_events,
-                        (layout){c ? c->n_params : 0, 1});
+    return apply_square(c, 1, events, n_events, 0, 0, 0);
 }
 
 int fcs_comp_apply_columns(const fcs_comp *c, double *buf, size_t n_events, size_t stride)
 {
-    if (stride == 0) stride = n_events;
-    if (stride < n_events) return FCS_EINVAL;
-    return apply_square(c, c ? c->fwd_t : NULL, buf, n_events, (layout){1, stride});
+    return apply_square(c, 0, buf, n_events, 1, stride, 0);
 }
 
 int fcs_comp_decompensate_columns(const fcs_comp *c, double *buf, size_t n_events,
                                   size_t stride)
 {
-    if (stride == 0) stride = n_events;
-    if (stride < n_events) return FCS_EINVAL;
-    return apply_square(c, c ? c->rev_t : NULL, buf, n_events, (layout){1, stride});
+    return apply_square(c, 1, buf, n_events, 1, stride, 0);
 }
 
-int fcs_comp_unmix(const fcs_comp *c, const double *events, size_t n_events, double *out)
+int fcs_comp_apply_f32(const fcs_comp *c, float *events, size_t n_events)
+{
+    return apply_square(c, 0, events, n_events, 0, 0, 1);
+}
+
+int fcs_comp_decompensate_f32(const fcs_comp *c, float *events, size_t n_events)
+{
+    return apply_square(c, 1, events, n_events, 0, 0, 1);
+}
+
+int fcs_comp_apply_columns_f32(const fcs_comp *c, float *buf, size_t n_events, size_t stride)
+{
+    return apply_square(c, 0, buf, n_events, 1, stride, 1);
+}
+
+int fcs_comp_decompensate_columns_f32(const fcs_comp *c, float *buf, size_t n_events,
+                                      size_t stride)
+{
+    return apply_square(c, 1, buf, n_events, 1, stride, 1);
+}
+
+static int unmix(const fcs_comp *c, const void *events, size_t n_events, void *out, int f32)
 {
     if (!c || !events || !out) return FCS_EINVAL;
     product p = {c->fwd_t, c->kin, c->kout, c->in_idx, NULL};
     return run_product(&p, events, (layout){c->n_params, 1}, out, (layout){c->kout, 1},
-                       n_events);
+                       n_events, f32);
+}
+
+int fcs_comp_unmix(const fcs_comp *c, const double *events, size_t n_events, double *out)
+{
+    return unmix(c, events, n_events, out, 0);
+}
+
+int fcs_comp_unmix_f32(const fcs_comp *c, const float *events, size_t n_events, float *out)
+{
+    return unmix(c, events, n_events, out, 1);
 }

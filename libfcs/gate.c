@@ -1163,9 +1163,8 @@ typedef struct comp_unit {
 } comp_unit;
 
 typedef struct edge {
-    double ax, ay, ex, ey; /* ex, ey: b - a, times s */
+    double ax, ay, ex, ey; /* ex, ey: b - a, negated for a downward edge */
     double minx, maxx, miny, maxy;
-    double s;    /* +1 upward, -1 downward */
     double errb; /* bound on |d| error inside the edge's bounding box */
 } edge;
 
@@ -1195,8 +1194,8 @@ struct fcs_gating {
     size_t n_pops;
     size_t *order;
     const double **sp;
-    double *wn, *t, *q;
-    int64_t *unc;
+    double *t, *q;
+    int64_t *unc; /* polygon state words */
     char errmsg[FCS_ERRMSG_MAX];
 };
 
@@ -1354,9 +1353,9 @@ static int prepare_polygon(pnode *p, const fcs_gate_info *in)
         edge *e = &p->edges[i];
         double ax = in->vertices[2 * i], ay = in->vertices[2 * i + 1];
         double bx = in->vertices[2 * ((i + 1) % n)], by = in->vertices[2 * ((i + 1) % n) + 1];
-        e->s = by >= ay ? 1.0 : -1.0;
+        double sg = by >= ay ? 1.0 : -1.0; /* orient every edge upwards */
         e->ax = ax, e->ay = ay;
-        e->ex = e->s * (bx - ax), e->ey = e->s * (by - ay);
+        e->ex = sg * (bx - ax), e->ey = sg * (by - ay);
         e->minx = fmin(ax, bx), e->maxx = fmax(ax, bx);
         e->miny = fmin(ay, by), e->maxy = fmax(ay, by);
         /* In the edge's box |x-ax| <= |ex| and |y-ay| <= |ey|, so Shewchuk's
@@ -1428,7 +1427,7 @@ void fcs_gating_free(fcs_gating *g)
     free(g->pops);
     free(g->order);
     free(g->sp);
-    free(g->wn), free(g->t), free(g->q), free(g->unc);
+    free(g->t), free(g->q), free(g->unc);
     free(g);
 }
 
@@ -1452,11 +1451,10 @@ int fcs_gating_new(fcs_gating **out, const fcs_strategy *s, const char *const *c
     g->n_pops = s->n_pops;
     g->pops = calloc_n(s->n_pops, sizeof *g->pops);
     g->order = calloc_n(s->n_pops, sizeof *g->order);
-    g->wn = malloc(BLOCK * sizeof *g->wn);
     g->t = malloc(BLOCK * sizeof *g->t);
     g->q = malloc(BLOCK * sizeof *g->q);
     g->unc = malloc(BLOCK * sizeof *g->unc);
-    rc = (g->pops && g->order && g->wn && g->t && g->q && g->unc)
+    rc = (g->pops && g->order && g->t && g->q && g->unc)
              ? FCS_OK
              : fcs_error_set(err, FCS_ENOMEM, "out of memory");
     size_t bad;
@@ -1488,14 +1486,15 @@ int fcs_gating_new(fcs_gating **out, const fcs_strategy *s, const char *const *c
 #define FCS_HOT
 #endif
 
-/* One edge of the crossing pass: accumulate the signed crossing of
- * the ray from each point towards +x, and flag points whose orientation
- * the floating-point test cannot prove. */
+/* One edge of the crossing pass. Per event a state word: bit 0 is the
+ * parity of the crossings of the ray from the point towards +x (the even-odd
+ * rule needs nothing more), bit 1 says that the floating-point orientation
+ * could not be proven for some edge (the exact path decides those). The
+ * first edge writes the state, the others update it. */
 FCS_HOT static void poly_edge_pass(const double *restrict px, const double *restrict py,
-                                   size_t n, double *restrict wn, int64_t *restrict unc,
-                                   const edge *e)
+                                   size_t n, int64_t *restrict st, const edge *e, int first)
 {
-    const double ax = e->ax, ay = e->ay, ex = e->ex, ey = e->ey, s = e->s, errb = e->errb;
+    const double ax = e->ax, ay = e->ay, ex = e->ex, ey = e->ey, errb = e->errb;
     const double minx = e->minx, maxx = e->maxx, miny = e->miny, maxy = e->maxy;
     for (size_t i = 0; i < n; i++) {
         double x = px[i], y = py[i];
@@ -1504,28 +1503,38 @@ FCS_HOT static void poly_edge_pass(const double *restrict px, const double *rest
         int64_t cy = (y >= miny) & (y < maxy);
         int64_t inx = (x >= minx) & (x <= maxx);
         int64_t right = (x < minx) | (inx & (d > 0));
-        wn[i] += (cy & right) ? s : 0.0;
         /* !(|d| > errb), not |d| <= errb: a NaN d (inf - inf at huge
          * coordinates) proves nothing either. */
-        unc[i] |= iny & inx & !(fabs(d) > errb);
+        int64_t unc = iny & inx & !(fabs(d) > errb);
+        int64_t bits = (cy & right) | (unc << 1);
+        st[i] = first ? bits : (st[i] ^ (bits & 1)) | (bits & 2);
     }
+}
+
+/* out = parity bit; returns whether any event needs the exact path. */
+FCS_HOT static int poly_finish(const int64_t *restrict st, size_t n, uint8_t *restrict out)
+{
+    int64_t any = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (uint8_t)(st[i] & 1);
+        any |= st[i];
+    }
+    return (any & 2) != 0;
 }
 
 static void eval_polygon(fcs_gating *g, const pnode *p, size_t n, uint8_t *out)
 {
     const double *x = g->sp[p->src[0]], *y = g->sp[p->src[1]];
-    double *wn = g->wn;
-    int64_t *unc = g->unc;
-    for (size_t i = 0; i < n; i++) wn[i] = 0, unc[i] = 0;
-    for (size_t k = 0; k < p->n_edges; k++) poly_edge_pass(x, y, n, wn, unc, &p->edges[k]);
-    /* Odd winding count is inside (Gating-ML 2.0: a region wound twice by a
-     * self-crossing polygon is a hole, as the compliance case Polygon3NS
-     * shows). |wn| is at most the number of edges: exact in a double. */
-    for (size_t i = 0; i < n; i++) out[i] = ((int64_t)wn[i] & 1) != 0;
+    int64_t *st = g->unc;
+    for (size_t k = 0; k < p->n_edges; k++) poly_edge_pass(x, y, n, st, &p->edges[k], k == 0);
+    /* Odd winding number (odd crossing count) is inside: Gating-ML 2.0, where
+     * a region wound twice by a self-crossing polygon is a hole (compliance
+     * case Polygon3NS). */
+    if (!poly_finish(st, n, out)) return;
     const fcs_gate_info *in = &p->g->info;
     for (size_t i = 0; i < n; i++)
-        if (unc[i]) out[i] = (uint8_t)fcs_polygon_contains_exact(in->vertices, in->n_vertices,
-                                                                 x[i], y[i]);
+        if (st[i] & 2)
+            out[i] = (uint8_t)fcs_polygon_contains_exact(in->vertices, in->n_vertices, x[i], y[i]);
 }
 
 FCS_HOT static void range_pass(const double *restrict x, size_t n, double lo, double hi,

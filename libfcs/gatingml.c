@@ -1049,8 +1049,8 @@ int fcs_gatingml_read(fcs_strategy **out, const char *path, fcs_error *err)
 {
     if (!out || !path) return fcs_error_set(err, FCS_EINVAL, "fcs_gatingml_read: no path");
     *out = NULL;
-    char *buf;
-    size_t len;
+    char *buf = NULL;
+    size_t len = 0;
     int rc = slurp(path, &buf, &len, err);
     if (rc) return rc;
     rc = fcs_gatingml_read_mem(out, buf, len, strcmp(path, "-") == 0 ? "<stdin>" : path, err);

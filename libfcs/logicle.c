@@ -41,6 +41,13 @@
 #include "internal.h"
 #include "logicle.h"
 
+/* The code paths must round identically: no a*b+c fused into an FMA on the
+ * AVX-512 path only. GCC does not contract in ISO C mode (-std=c11, as the
+ * build uses); clang contracts within expressions unless told not to. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define FWD_Q 6                  /* 64 buckets per octave of |x| */
 #define FWD_SHIFT (52 - FWD_Q)   /* IEEE double bits >> FWD_SHIFT = bucket key */
 #define FWD_MAX_BUCKETS 16384    /* 1 MiB */
@@ -588,7 +595,12 @@ AI double inv_elem(const inv_ctx *c, double y)
 BX_LOOPS(base, )
 #if defined(__x86_64__) && defined(__GNUC__)
 BX_LOOPS(avx2, __attribute__((target("avx2"))))
-BX_LOOPS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,prefer-vector-width=512"))))
+#if defined(__clang__)
+#define AVX512_ATTR __attribute__((target("avx512f,avx512dq,avx512vl"), min_vector_width(512)))
+#else
+#define AVX512_ATTR __attribute__((target("avx512f,avx512dq,avx512vl,prefer-vector-width=512")))
+#endif
+BX_LOOPS(avx512, AVX512_ATTR)
 #define BX_DISPATCH(dir, bx, v, n)                                                           \
     do {                                                                                     \
         switch ((bx)->isa) {                                                                 \

@@ -180,6 +180,20 @@ FCS_EXPORT int fcs_comp_decompensate_columns(const fcs_comp *c, double *buf, siz
 FCS_EXPORT int fcs_comp_unmix(const fcs_comp *c, const double *events, size_t n_events,
                               double *out);
 
+/**
+ * float32 variants (the pipe format's type, as fcs_read_events_f32 fills
+ * it): same layouts, contracts and errors; values are converted to double,
+ * computed in double and rounded once to float32 when stored.
+ */
+FCS_EXPORT int fcs_comp_apply_f32(const fcs_comp *c, float *events, size_t n_events);
+FCS_EXPORT int fcs_comp_apply_columns_f32(const fcs_comp *c, float *buf, size_t n_events,
+                                          size_t stride);
+FCS_EXPORT int fcs_comp_decompensate_f32(const fcs_comp *c, float *events, size_t n_events);
+FCS_EXPORT int fcs_comp_decompensate_columns_f32(const fcs_comp *c, float *buf,
+                                                 size_t n_events, size_t stride);
+FCS_EXPORT int fcs_comp_unmix_f32(const fcs_comp *c, const float *events, size_t n_events,
+                                  float *out);
+
 /* ---- matrix files ------------------------------------------------------------------ */
 
 /**

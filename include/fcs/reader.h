@@ -23,8 +23,13 @@
  * detected from the content (magic bytes), never from the name. Regular
  * uncompressed files are memory-mapped; pipes and gzip streams are read
  * sequentially, forward only, in constant memory. A sequential source whose
- * file needs random access (several data sets, or a segment placed after the
- * DATA segment) is first copied to an unlinked temporary file, transparently.
+ * file needs random access (several data sets, a supplemental TEXT placed
+ * after the DATA segment, or HEADER and TEXT DATA offsets that disagree and
+ * must be checked against the file size) is first copied to an unlinked
+ * temporary file ($TMPDIR, else /tmp), transparently. A sequential source
+ * does not know its size at open: a DATA segment cut short is then reported
+ * by fcs_read_events (FCS_ETRUNCATED), and the missing-crc warning appears
+ * once the last event has been read.
  *
  * Data sets. A file holds one or more data sets chained by $NEXTDATA; the
  * reader lists them at open and starts on data set 0. All per-data-set
@@ -35,6 +40,27 @@
  * the repair's name, e.g. "data-end-off-by-one: ...". With opts.strict every
  * such deviation is refused with FCS_ESTRICT instead. Deviations without a
  * certain repair are always refused (FCS_EFORMAT) with a hint.
+ * Repair names (stable): data-end-off-by-one, offsets-header-text-disagree,
+ * header-offsets-zero, placeholder-offsets, tot-mismatch (DATA longer than
+ * $TOT needs), missing-tot, missing-range, missing-mode, log-offset-zero,
+ * missing-crc, missing-name, duplicate-name, duplicate-keyword,
+ * spillover-unparseable, keyword-blanks, missing-final-delimiter,
+ * empty-keyword-value (KEY// read as an empty value), dangling-keyword,
+ * stext-invalid, bad-keyword (an optional keyword such as $PnG, $PnE or
+ * $TIMESTEP that is not a number: ignored), data-truncated (metadata-only
+ * open of a file whose DATA, or next data set, lies past its end).
+ *
+ * Parsing rules (those of the shared corpus README): keywords are matched
+ * case-insensitively with surrounding blanks trimmed; a doubled delimiter is
+ * an escaped delimiter inside a value and ends a keyword with an empty value;
+ * the first occurrence of a repeated keyword is kept; the DATA segment comes
+ * from the HEADER (FCS 2.0) or from the HEADER unless it holds 0/blanks
+ * (FCS 3.x); when HEADER and $BEGINDATA/$ENDDATA disagree, a pair that
+ * overlaps HEADER/TEXT/supplemental TEXT, runs past the end of the file, or
+ * whose length is neither $TOT*event size nor that plus one is rejected,
+ * and the HEADER wins when both fit. $DATATYPE I values are masked with
+ * 2^b-1, b = bit_length(ceil($PnR)-1), when b is below the stored width; a
+ * $PnB that is not a multiple of 8 is stored in the next 8/16/32/64-bit word.
  *
  * Errors. Every message is one line naming the file (and the data set, the
  * keyword or the byte offset where that helps). Sizes computed from file
@@ -58,7 +84,8 @@ typedef struct fcs_reader fcs_reader;
 typedef struct fcs_read_opts {
     int strict;        /**< refuse every deviation from the standard (FCS_ESTRICT) */
     int metadata_only; /**< read HEADER and TEXT only: a DATA segment beyond the end
-                            of the input is then no error; reading events fails */
+                            of the input is then no error (warning data-truncated);
+                            reading that data set's events fails with FCS_ETRUNCATED */
     int no_mmap;       /**< read regular files with read(2) instead of mmap */
 } fcs_read_opts;
 
@@ -93,7 +120,8 @@ FCS_EXPORT const char *fcs_name(const fcs_reader *r);
 
 /** Number of data sets in the file (>= 1). */
 FCS_EXPORT size_t fcs_n_datasets(const fcs_reader *r);
-/** Select data set i (0-based) and rewind its events. FCS_ERANGE if absent. */
+/** Select data set i (0-based) and rewind its events. FCS_ERANGE if absent;
+ *  FCS_EUNSUPPORTED on a sequential source once events have been read. */
 FCS_EXPORT int fcs_select_dataset(fcs_reader *r, size_t index) FCS_WARN_UNUSED;
 /** Index of the selected data set. */
 FCS_EXPORT size_t fcs_dataset_index(const fcs_reader *r);
@@ -124,7 +152,8 @@ FCS_EXPORT void fcs_data_segment(const fcs_reader *r, uint64_t *begin, uint64_t 
 
 /** Number of keywords, in file order; a repeated keyword is kept once (first). */
 FCS_EXPORT size_t fcs_n_keywords(const fcs_reader *r);
-/** Name of keyword i as stored (trimmed of surrounding blanks). */
+/** Name of keyword i as stored (trimmed of surrounding blanks); NULL when
+ *  i is out of range (as for fcs_keyword_value). */
 FCS_EXPORT const char *fcs_keyword_name(const fcs_reader *r, size_t i);
 /** Value of keyword i, unescaped (doubled delimiters made single). */
 FCS_EXPORT const char *fcs_keyword_value(const fcs_reader *r, size_t i);
@@ -144,7 +173,9 @@ typedef struct fcs_param {
     double log_decades; /**< $PnE f1 (0 = linear) */
     double log_offset;  /**< $PnE f2 (after the f1,0 -> f1,1 repair) */
     char datatype;      /**< effective type of this parameter: I, F, D or A */
-    uint64_t mask;      /**< for I: the bit mask applied to raw values */
+    uint64_t mask;      /**< for I: the bit mask applied to raw values; UINT64_MAX
+                             when none applies (0 is a real mask: $PnR 1); 0 for
+                             F, D and A parameters */
     int is_time;        /**< the time parameter (name "Time"/"TIME", case-insensitive) */
 } fcs_param;
 
@@ -169,6 +200,7 @@ FCS_EXPORT const fcs_matrix *fcs_spillover(const fcs_reader *r, const char **key
 /** Warnings of the selected data set (and of the file as a whole), each one
  *  line "repair-name: what was found and what was done". */
 FCS_EXPORT size_t fcs_n_warnings(const fcs_reader *r);
+/** Warning i (0-based), NULL when out of range. */
 FCS_EXPORT const char *fcs_warning(const fcs_reader *r, size_t i);
 
 /* ---- events ---------------------------------------------------------------- */
@@ -183,7 +215,8 @@ enum fcs_values_flags {
      *  and not 0 or 1; else raw. ($PnE on float data is ignored.) */
     FCS_VALUES_SCALED = 1,
     /** With FCS_VALUES_SCALED: multiply the time parameter by $TIMESTEP
-     *  (seconds) instead of dividing by its $PnG. */
+     *  (seconds) instead of dividing by its $PnG. Without FCS_VALUES_SCALED,
+     *  or when $TIMESTEP is absent or 0, it has no effect. */
     FCS_VALUES_TIME_SECONDS = 2,
     /** Write the chunk column by column: parameter j of event i at
      *  buf[j*max_events + i] (contiguous channel columns for gating). The
@@ -194,8 +227,12 @@ enum fcs_values_flags {
 /**
  * Read up to max_events events of the selected data set into buf (room for
  * max_events * fcs_n_params() values). Returns the number of events read
- * (> 0), 0 at the end of the data, or a negative status (message in
- * fcs_errmsg). Raw 64-bit integers above 2^53 lose precision in double.
+ * (> 0), 0 at the end of the data (or when max_events is 0), or a negative
+ * status (message in fcs_errmsg): FCS_ETRUNCATED when the input ends inside
+ * the DATA segment, FCS_EFORMAT for an ASCII value that is not a number,
+ * FCS_EINVAL for a NULL buf, FCS_ESTRICT (strict mode, sequential input) when
+ * the CRC field turns out to be missing. Raw 64-bit integers above 2^53 lose
+ * precision in double; float output rounds to nearest.
  */
 FCS_EXPORT int64_t fcs_read_events(fcs_reader *r, double *buf, size_t max_events,
                                    unsigned flags) FCS_WARN_UNUSED;

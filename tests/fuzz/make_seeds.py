@@ -56,13 +56,14 @@ def encode_data(datatype, byteord, params, events):
         return " ".join(str(v) for ev in events for v in ev).encode() + b"\n"
     for ev in events:
         for p, v in zip(params, ev):
-            if datatype == "I":
+            dt = p.get("DATATYPE", datatype)  # FCS 3.2 $PnDATATYPE overrides
+            if dt == "I":
                 out += encode_int(v, p["B"], little)
-            elif datatype == "F":
+            elif dt == "F":
                 out += struct.pack("<f" if little else ">f", v)
-            elif datatype == "D":
+            elif dt == "D":
                 out += struct.pack("<d" if little else ">d", v)
-            elif datatype == "A":
+            elif dt == "A":
                 out += str(v).rjust(int(p["B"])).encode()
     return bytes(out)
 
@@ -100,7 +101,7 @@ def header(version, text_b, text_e, data_b, data_e, ana_b=0, ana_e=0):
 def param_keywords(params):
     kw = []
     for i, p in enumerate(params, 1):
-        for key in ("N", "S", "B", "E", "R", "G", "D"):
+        for key in ("N", "S", "B", "E", "R", "G", "D", "DATATYPE"):
             if key in p and p[key] is not None:
                 kw.append(("$P%d%s" % (i, key), str(p[key])))
     return kw
@@ -109,7 +110,8 @@ def param_keywords(params):
 def build_dataset(version="FCS3.1", datatype="I", byteord="1,2,3,4", params=(), events=(),
                   mode="L", extra=(), delim="/", text_start=58, header_zero=False,
                   off_by_one=False, final_delim=True, crc=True, nextdata=0, tot=None,
-                  stext=None, data_override=None, trailing=b"", key_blanks=None):
+                  stext=None, data_override=None, trailing=b"", key_blanks=None,
+                  text_data_zero=False):
     """One data set image: HEADER, TEXT (+ optional supplemental TEXT), DATA, CRC.
     Offsets are relative to the image start, as FCS wants within a data set."""
     params = list(params)
@@ -130,8 +132,9 @@ def build_dataset(version="FCS3.1", datatype="I", byteord="1,2,3,4", params=(), 
         if is3:
             kw = [("$BEGINANALYSIS", "0"), ("$ENDANALYSIS", "0"),
                   ("$BEGINSTEXT", str(stext_b)), ("$ENDSTEXT", str(stext_e)),
-                  ("$BEGINDATA", str(data_b)),
-                  ("$ENDDATA", str(data_b + len(data) - (0 if off_by_one else 1)))] + kw
+                  ("$BEGINDATA", "0" if text_data_zero else str(data_b)),
+                  ("$ENDDATA", "0" if text_data_zero else
+                   str(data_b + len(data) - (0 if off_by_one else 1)))] + kw
         text = text_segment(kw, delim, final_delim)
         pos = text_start + len(text)
         st = b""
@@ -272,6 +275,22 @@ def seeds():
     out["fcs31-data-past-end-metadata"] = (METADATA, build_dataset(
         params=three, events=ev3)[:-20])
     out["fcs30-off-by-one-strict"] = (STRICT, out["fcs30-data-end-off-by-one"][1])
+    out["fcs30-no-crc"] = (0, build_dataset(
+        version="FCS3.0", params=[P("A", 16, 1000), P("B", 16, 1000)], events=[[100, 200]],
+        crc=False))
+    out["fcs30-no-crc-gzip"] = (0, gzip.compress(out["fcs30-no-crc"][1], mtime=0))
+    out["fcs31-gzip-truncated-data"] = (chunk_bits(2), gzip.compress(
+        build_dataset(params=three, events=ev3 * 4)[:-30], mtime=0))
+    out["fcs30-two-datasets-gzip"] = (0, gzip.compress(out["fcs30-two-datasets"][1], mtime=0))
+    out["fcs32-pn-datatype"] = (F32, build_dataset(
+        version="FCS3.2", params=[P("I16"), dict(P("F32", 32, 1), DATATYPE="F"),
+                                  dict(P("D64", 64, 1), DATATYPE="D")],
+        events=[[1, 0.5, 0.25], [2, -1.5, 1e10]]))
+    out["fcs31-placeholder-text-offsets"] = (0, build_dataset(
+        params=three, events=ev3, text_data_zero=True))
+    out["fcs31-float-log-pne"] = (0, build_dataset(
+        datatype="F", params=[P("FL1-A", 32, 262144, "5,1"), P("SSC-A", 32, 262144, g="0.5")],
+        events=[[10.0, 20.0], [-3.0, 1e5]], extra=[("$TIMESTEP", "xxxxxxxxx")]))
     out["fcs30-zero-events"] = (0, build_dataset(version="FCS3.0", params=[P("A")], events=[]))
     return out
 

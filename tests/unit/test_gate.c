@@ -333,6 +333,61 @@ static void test_polygon_random_integer_grid(void **state)
     }
 }
 
+static double ulps(double x, int k)
+{
+    for (; k > 0; k--) x = nextafter(x, INFINITY);
+    for (; k < 0; k++) x = nextafter(x, -INFINITY);
+    return x;
+}
+
+static void test_polygon_near_edges_agree_with_exact(void **state)
+{
+    (void)state;
+    /* A polygon with "ugly" coordinates, and points a few ulps from its
+     * edges and vertices, where the naive floating-point orientation can
+     * have the wrong sign. The vector kernel (with its error filter) must
+     * classify each point as the exact predicate does. */
+    const double v[] = {0.1, 0.7, 17.3, 0.30000000000000004, 23.9, 19.1, 9.7, 29.3,
+                        13.37, 11.1, 1.0 / 3, 23.0 / 7};
+    size_t nv = 6, np = 0;
+    fcs_strategy *s = polygon(v, nv);
+    enum { MAXP = 6 * 9 * 49 + 6 * 49 };
+    static double px[MAXP], py[MAXP];
+    for (size_t e = 0; e < nv; e++) {
+        double ax = v[2 * e], ay = v[2 * e + 1];
+        double bx = v[2 * ((e + 1) % nv)], by = v[2 * ((e + 1) % nv) + 1];
+        for (int t = 0; t <= 9; t++) {
+            double fx = t < 9 ? ax + (t + 1) / 10.0 * (bx - ax) : ax;
+            double fy = t < 9 ? ay + (t + 1) / 10.0 * (by - ay) : ay;
+            for (int i = -3; i <= 3; i++)
+                for (int j = -3; j <= 3; j++) px[np] = ulps(fx, i), py[np++] = ulps(fy, j);
+        }
+    }
+    assert_int_equal(np, MAXP);
+    uint8_t *m = gate_xy(s, px, py, np, "P");
+    size_t in = 0, disagree_naive = 0;
+    for (size_t i = 0; i < np; i++) {
+        int want = fcs_polygon_contains_exact(v, nv, px[i], py[i]);
+        if (m[i] != want) fprintf(stderr, "point %zu (%.17g, %.17g): got %d\n", i, px[i], py[i], m[i]);
+        assert_int_equal(m[i], want);
+        in += want;
+        /* how often would the naive orientation sign have been wrong? */
+        for (size_t e = 0; e < nv; e++) {
+            double ax = v[2 * e], ay = v[2 * e + 1];
+            double bx = v[2 * ((e + 1) % nv)], by = v[2 * ((e + 1) % nv) + 1];
+            double d = (bx - ax) * (py[i] - ay) - (px[i] - ax) * (by - ay);
+            int naive = (d > 0) - (d < 0);
+            if (naive != fcs_orient2d_exact(ax, ay, bx, by, px[i], py[i])) disagree_naive++;
+        }
+    }
+    /* the set is not trivial: both sides are present, and naive arithmetic
+     * gets some orientations wrong */
+    assert_true(in > np / 4 && in < np);
+    assert_true(disagree_naive > 0);
+    free(m);
+    fcs_strategy_free(s);
+}
+
 static void test_polygon_many_events_blocks(void **state)
 {
     (void)state;
@@ -413,6 +468,11 @@ static void test_quadrants(void **state)
     assert_int_equal(fcs_strategy_add_quadrant(s, "Q", "FP-SP", 2, fs, high), FCS_OK);
     const char *only_f[1] = {"F"};
     assert_int_equal(fcs_strategy_add_quadrant(s, "Q", "FD", 1, only_f, mid + 0), FCS_OK);
+    /* A location exactly on a cut value picks the interval starting there:
+     * 28 -> [28, 70), 70 -> [70, inf). */
+    const double at28 = 28, at70 = 70;
+    assert_int_equal(fcs_strategy_add_quadrant(s, "Q", "AT28", 1, only_f, &at28), FCS_OK);
+    assert_int_equal(fcs_strategy_add_quadrant(s, "Q", "AT70", 1, only_f, &at70), FCS_OK);
     /* Errors: unknown divider, divider twice, id in use, quadrant gate missing. */
     const char *bad[1] = {"Z"};
     assert_int_equal(fcs_strategy_add_quadrant(s, "Q", "X1", 1, bad, low), FCS_ENOTFOUND);
@@ -422,7 +482,7 @@ static void test_quadrants(void **state)
     assert_int_equal(fcs_strategy_add_quadrant(s, "NoSuch", "X1", 1, only_f, low),
                      FCS_ENOTFOUND);
     /* Populations: the quadrants, not the quadrant gate. */
-    assert_int_equal(fcs_strategy_n_populations(s), 4);
+    assert_int_equal(fcs_strategy_n_populations(s), 6);
     assert_int_equal(fcs_strategy_population_index(s, "Q"), -1);
     assert_string_equal(fcs_strategy_population_id(s, 1), "FD-SN");
     /* Intervals: x < 28 | 28 <= x < 70 | x >= 70; y < 17.75 | y >= 17.75. */
@@ -443,6 +503,13 @@ static void test_quadrants(void **state)
     free(m);
     m = gate_xy(s, x, y, 7, "FD");
     expect(m, wD, 7);
+    free(m);
+    m = gate_xy(s, x, y, 7, "AT28");
+    expect(m, wD, 7);
+    free(m);
+    int w70[] = {0, 0, 0, 1, 0, 0, 0};
+    m = gate_xy(s, x, y, 7, "AT70");
+    expect(m, w70, 7);
     free(m);
     fcs_strategy_free(s);
 }
@@ -478,6 +545,8 @@ static void test_boolean(void **state)
     assert_int_equal(fcs_strategy_add_boolean(s, "OR", NULL, FCS_GATE_OR, 2, ab), FCS_OK);
     assert_int_equal(fcs_strategy_add_boolean(s, "AnotB", NULL, FCS_GATE_AND, 2, anb), FCS_OK);
     assert_int_equal(fcs_strategy_add_boolean(s, "NOT", NULL, FCS_GATE_NOT, 1, na), FCS_OK);
+    fcs_gate_ref onb[2] = {{"A", 0}, {"B", 1}};
+    assert_int_equal(fcs_strategy_add_boolean(s, "AorNotB", NULL, FCS_GATE_OR, 2, onb), FCS_OK);
     /* A boolean of booleans, defined before its operand exists. */
     fcs_gate_ref fw[2] = {{"NOT", 0}, {"LATER", 0}};
     assert_int_equal(fcs_strategy_add_boolean(s, "FWD", NULL, FCS_GATE_OR, 2, fw), FCS_OK);
@@ -495,7 +564,10 @@ static void test_boolean(void **state)
     m = gate_x(s, "AnotB"), expect(m, w, 20), free(m);
     for (int i = 0; i < 20; i++) w[i] = i >= 10;
     m = gate_x(s, "NOT"), expect(m, w, 20), free(m);
+    for (int i = 0; i < 20; i++) w[i] = i < 10 || i >= 15; /* A or not B */
+    m = gate_x(s, "AorNotB"), expect(m, w, 20), free(m);
     /* FWD = (not A) or LATER = x >= 10 or not(x < 15) = x >= 10 */
+    for (int i = 0; i < 20; i++) w[i] = i >= 10;
     m = gate_x(s, "FWD"), expect(m, w, 20), free(m);
     fcs_strategy_free(s);
 }
@@ -801,6 +873,7 @@ int main(void)
         cmocka_unit_test(test_polygon_huge_and_tiny),
         cmocka_unit_test(test_orient_exact),
         cmocka_unit_test(test_polygon_random_integer_grid),
+        cmocka_unit_test(test_polygon_near_edges_agree_with_exact),
         cmocka_unit_test(test_polygon_many_events_blocks),
         cmocka_unit_test(test_ellipsoid),
         cmocka_unit_test(test_quadrants),
