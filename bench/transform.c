@@ -188,21 +188,34 @@ int main(int argc, char **argv)
         }
     }
     if (n < 1) n = 1;
-    bufs B = {malloc(n * sizeof(double)), malloc(n * sizeof(double)), malloc(n * sizeof(double)),
-              malloc(n * sizeof(float)),  malloc(n * sizeof(float)),  malloc(n * sizeof(float)), n};
+    bufs B = {malloc(n * sizeof(double)),
+              malloc(n * sizeof(double)),
+              malloc(n * sizeof(double)),
+              malloc(n * sizeof(float)),
+              malloc(n * sizeof(float)),
+              malloc(n * sizeof(float)),
+              n};
     if (!B.x || !B.y || !B.buf || !B.xf || !B.yf || !B.buff) return 1;
     make_data(B.x, n);
     for (size_t i = 0; i < n; i++) B.xf[i] = (float)B.x[i];
 
     const char *texts[] = {
-        "linear(2,1)", "log", "asinh(150)", "flin(T=262144,A=1000)", "flog(T=262144,M=4.5)",
-        "fasinh(T=262144,M=4.5,A=0)", "logicle(T=262144,W=0.5,M=4.5,A=0)",
-        "logicle(T=262144,W=1,M=4.5,A=1)", "hyperlog(T=262144,W=0.5,M=4.5,A=0)", "biex",
+        "linear(2,1)",
+        "log",
+        "asinh(150)",
+        "flin(T=262144,A=1000)",
+        "flog(T=262144,M=4.5)",
+        "fasinh(T=262144,M=4.5,A=0)",
+        "logicle(T=262144,W=0.5,M=4.5,A=0)",
+        "logicle(T=262144,W=1,M=4.5,A=1)",
+        "hyperlog(T=262144,W=0.5,M=4.5,A=0)",
+        "biex",
     };
     printf("one core, %zu values per array, best of 3 x %.2f s; M values/s\n", n, min_s);
     printf("%-40s %9s %9s %9s %9s %8s\n", "transform", "fwd f64", "inv f64", "fwd f32", "inv f32",
            "build ms");
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) bench_transform(texts[i], &B, min_s);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        bench_transform(texts[i], &B, min_s);
 
     /* fratio: two channels */
     fcs_transform *r;

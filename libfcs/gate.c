@@ -1463,8 +1463,10 @@ int fcs_gating_new(fcs_gating **out, const fcs_strategy *s, const char *const *c
     for (size_t p = 0; rc == FCS_OK && p < s->n_pops; p++) rc = prepare_pop(g, p, err);
     if (rc == FCS_OK && !(g->sp = calloc_n(g->n_src, sizeof *g->sp)))
         rc = fcs_error_set(err, FCS_ENOMEM, "out of memory");
-    /* Channel names are only needed while binding. */
+    /* Channel names and the spillover are only needed while binding (the
+     * compensation objects hold their own copies). */
     g->channels = NULL;
+    g->spill = NULL;
     if (rc) {
         fcs_gating_free(g);
         return rc;
@@ -1478,12 +1480,16 @@ int fcs_gating_new(fcs_gating **out, const fcs_strategy *s, const char *const *c
  * Kernels (one block of n <= BLOCK events)
  * ====================================================================== */
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 /* AVX2 vectorises the branch-free loops 4 doubles wide (measured about 9x
- * the scalar default build); other CPUs run the baseline clone. */
+ * the scalar baseline build); other CPUs run the baseline clone. Defining
+ * FCS_HOT empty (-DFCS_HOT=) builds the baseline kernels only, to test them
+ * on an AVX2 machine. */
+#ifndef FCS_HOT
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define FCS_HOT __attribute__((target_clones("avx2", "default")))
 #else
 #define FCS_HOT
+#endif
 #endif
 
 /* One edge of the crossing pass. Per event a state word: bit 0 is the

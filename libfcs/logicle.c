@@ -6,20 +6,22 @@
  *     G(t) = p1 expm1(b t) - n1 expm1(-d t) + l t,  t >= 0.
  *
  * Fast forward (data -> scale). |x| is split into buckets by its binary
- * exponent and the top FWD_Q mantissa bits (2^FWD_Q buckets per octave, so
- * the bucket index is a shift of the IEEE bits: no search, no log). Bucket j
+ * exponent and the top q mantissa bits (2^q buckets per octave: q = 6, or 7
+ * or 8 where 6 fails the check below), so the bucket index is a shift of
+ * the IEEE bits: no search, no log. Bucket j
  * stores t_j = t(left edge), G_j = G(t_j), P_j = p1 e^(b t_j),
  * N_j = n1 e^(-d t_j) and a cubic Hermite interpolant of t(v) - t_j built from
  * the exact values and slopes 1/G' at both edges. The cubic gives a start
  * dt0 (error e0 ~ 1e-10); one Newton step on the exact biexponential,
  *     G(t_j + dt) - v = (G_j - v) + P_j em1(b dt) - N_j em1(-d dt) + l dt,
  * squares that error (K e0^2 ~ 1e-19, K = max G'' / (2 min G') over the
- * bucket). em1 is the Taylor polynomial of expm1 to degree 8, exact to
- * < 1e-18 relative for |z| <= ZMAX, which the bucket widths guarantee. All
+ * bucket). em1 is the Taylor polynomial of expm1 to degree 10, exact to
+ * < 3e-20 relative for |z| <= ZMAX, which the bucket widths guarantee. All
  * terms of the residual except (G_j - v) have the sign of dt, so it has no
  * cancellation beyond the residual itself. Each bucket's start error is
  * measured at its midpoint when the table is built (bound K (4 e0)^2 checked
- * to be below 2^-56 of y); if any bucket fails, the handle falls back to the
+ * to be below 2^-56 of y, and the Newton step redone there against the exact
+ * root); if a bucket still fails with q = 8, the handle falls back to the
  * exact solver.
  *
  * Fast inverse (scale -> data): a uniform grid t_k = k H with H a power of
@@ -48,15 +50,15 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#define FWD_Q 6                  /* 64 buckets per octave of |x| */
-#define FWD_SHIFT (52 - FWD_Q)   /* IEEE double bits >> FWD_SHIFT = bucket key */
-#define FWD_MAX_BUCKETS 16384    /* 1 MiB */
-#define FWD_OCTAVES_ABOVE_T 20   /* table covers |x| < ~2^20 T */
-#define INV_MAX_NODES 65536      /* 2 MiB */
-#define ZMAX 0x1p-5              /* |b dt| bound for the em1 polynomial */
-#define FWD_BOUND 0x1p-56        /* accepted Newton error bound, relative to y */
-#define INV_BOUND 0x1p-50        /* accepted inverse table error, relative / (1 + b t) */
-#define BLK 256                  /* values per block (slow-path fix-ups) */
+#define FWD_Q 6 /* 64 buckets per octave of |x|; 128, 256 if the check fails */
+#define FWD_Q_MAX 8
+#define FWD_MAX_BUCKETS 16384  /* 1 MiB */
+#define FWD_OCTAVES_ABOVE_T 20 /* table covers |x| < ~2^20 T */
+#define INV_MAX_NODES 65536    /* 2 MiB */
+#define ZMAX 0x1p-4            /* |b dt| bound for the em1 polynomial */
+#define FWD_BOUND 0x1p-56      /* accepted Newton error bound, relative to y */
+#define INV_BOUND 0x1p-50      /* accepted inverse table error, relative / (1 + b t) */
+#define BLK 256                /* values per block (slow-path fix-ups) */
 
 typedef struct fwd_bucket {
     double g, c1, c2, c3, t, p, n, pad; /* 64 bytes: one cache line */
@@ -72,7 +74,8 @@ struct fcs_bx {
     double v_big; /* from here on t = log(v / p1) / b to full precision */
     fwd_bucket *fwd;
     size_t n_fwd;
-    int64_t fwd_off; /* bucket = (bits >> FWD_SHIFT) - fwd_off, clamped */
+    int fwd_shift;   /* 52 - q for 2^q buckets per octave */
+    int64_t fwd_off; /* bucket = (bits >> fwd_shift) - fwd_off, clamped */
     double x_hi;
     inv_node *inv;
     size_t n_inv;
@@ -243,8 +246,11 @@ int fcs_bx_new_biex(double width, double pos, double neg, double max_value, fcs_
 
 static inline __attribute__((always_inline)) double em1p(double z)
 {
-    /* expm1(z) for |z| <= ZMAX: Taylor to degree 8, error < |z|^9/9! */
-    double p = 1.0 / 40320.0;
+    /* expm1(z) for |z| <= ZMAX: Taylor to degree 10, error < |z|^11/11!
+     * (< 3e-20 |z| at ZMAX) */
+    double p = 1.0 / 3628800.0;
+    p = p * z + 1.0 / 362880.0;
+    p = p * z + 1.0 / 40320.0;
     p = p * z + 1.0 / 5040.0;
     p = p * z + 1.0 / 720.0;
     p = p * z + 1.0 / 120.0;
@@ -286,15 +292,16 @@ static double fwd_bucket_eval(const fcs_bx *bx, const fwd_bucket *B, double v)
     return B->t + (dt - r / gp);
 }
 
-static int build_fwd(fcs_bx *bx)
+static int build_fwd_q(fcs_bx *bx, int q)
 {
+    const int shift = 52 - q;
     double tz = 0x1p-6 / bx->b;
     double e1 = g_eval(bx, tz, NULL);
     double top = g_eval(bx, fmax(1.0 - bx->x1, tz), NULL);
     double xhi = ldexp(top, FWD_OCTAVES_ABOVE_T);
     if (!(e1 > DBL_MIN) || !(xhi < 0x1p1000) || !(xhi > e1)) return -1;
-    int64_t key1 = (int64_t)(dbits(e1) >> FWD_SHIFT);
-    int64_t keyhi = (int64_t)(dbits(xhi) >> FWD_SHIFT) + 1;
+    int64_t key1 = (int64_t)(dbits(e1) >> shift);
+    int64_t keyhi = (int64_t)(dbits(xhi) >> shift) + 1;
     if (keyhi - key1 + 1 > FWD_MAX_BUCKETS) key1 = keyhi + 1 - FWD_MAX_BUCKETS;
     size_t n = (size_t)(keyhi - key1 + 1);
     double *edge = malloc((n + 1) * sizeof *edge), *te = malloc((n + 1) * sizeof *te);
@@ -307,7 +314,7 @@ static int build_fwd(fcs_bx *bx)
     edge[0] = 0.0;
     te[0] = 0.0;
     for (size_t j = 1; j <= n; j++) {
-        edge[j] = bitsd((uint64_t)(key1 + (int64_t)j - 1) << FWD_SHIFT);
+        edge[j] = bitsd((uint64_t)(key1 + (int64_t)j - 1) << shift);
         te[j] = solve_t(bx, edge[j]);
     }
     double worst = 0.0, worst_e0 = 0.0;
@@ -336,12 +343,13 @@ static int build_fwd(fcs_bx *bx)
         double check = fabs(fwd_bucket_eval(bx, B, vm) - tm) / y;
         if (bound > worst) worst = bound;
         if (e0 > worst_e0) worst_e0 = e0;
-        if (!(bx->b * (t1 - t0) * 1.0625 <= ZMAX) || !(bound <= FWD_BOUND) ||
-            !(check <= 0x1p-50) || !isfinite(B->c2) || !isfinite(B->c3))
+        if (!(bx->b * (t1 - t0) * 1.0625 <= ZMAX) || !(bound <= FWD_BOUND) || !(check <= 0x1p-50) ||
+            !isfinite(B->c2) || !isfinite(B->c3))
             ok = 0;
     }
     bx->n_fwd = n;
     bx->fwd_off = key1 - 1;
+    bx->fwd_shift = shift;
     bx->x_hi = edge[n];
     bx->st.fwd_newton_bound = worst;
     bx->st.fwd_start_err = worst_e0;
@@ -350,6 +358,20 @@ static int build_fwd(fcs_bx *bx)
     free(edge);
     free(te);
     return ok ? 0 : -1;
+}
+
+/* Finer buckets where the coarse ones fail their check (very wide linear
+ * regions: W of 3 decades and more). */
+static int build_fwd(fcs_bx *bx)
+{
+    int rc = -1;
+    for (int q = FWD_Q; q <= FWD_Q_MAX; q++) {
+        free(bx->fwd);
+        bx->fwd = NULL;
+        rc = build_fwd_q(bx, q);
+        if (rc != -1) break;
+    }
+    return rc;
 }
 
 static int build_inv(fcs_bx *bx)
@@ -464,6 +486,7 @@ typedef struct fwd_ctx {
     const fwd_bucket *tab;
     double x1, b, d, l, x_hi;
     int64_t off, kmax;
+    int shift;
 } fwd_ctx;
 
 typedef struct inv_ctx {
@@ -473,8 +496,9 @@ typedef struct inv_ctx {
 
 AI fwd_ctx fwd_ctx_of(const fcs_bx *bx)
 {
-    fwd_ctx c = {bx->fwd, bx->x1, bx->b, bx->d, bx->l, bx->x_hi, bx->fwd_off,
-                 (int64_t)bx->n_fwd - 1};
+    fwd_ctx c = {bx->fwd,      bx->x1,   bx->b,       bx->d,
+                 bx->l,        bx->x_hi, bx->fwd_off, (int64_t)bx->n_fwd - 1,
+                 bx->fwd_shift};
     return c;
 }
 
@@ -487,7 +511,7 @@ AI inv_ctx inv_ctx_of(const fcs_bx *bx)
 AI double fwd_elem(const fwd_ctx *c, double x)
 {
     double v = fabs(x);
-    int64_t k = (int64_t)(dbits(v) >> FWD_SHIFT) - c->off;
+    int64_t k = (int64_t)(dbits(v) >> c->shift) - c->off;
     k = k < 0 ? 0 : k;
     k = k > c->kmax ? c->kmax : k;
     const fwd_bucket *B = c->tab + k;
@@ -513,83 +537,82 @@ AI double inv_elem(const inv_ctx *c, double y)
 }
 
 /* One loop body per direction and element type; instantiated per ISA below. */
-#define BX_LOOPS(SUF, ATTR)                                                                  \
-    ATTR static void fwd_d_##SUF(const fcs_bx *bx, double *v, size_t n)                      \
-    {                                                                                        \
-        const fwd_ctx c = fwd_ctx_of(bx);                                                    \
-        double tmp[BLK];                                                                     \
-        for (size_t off = 0; off < n; off += BLK) {                                          \
-            size_t m = n - off < BLK ? n - off : BLK;                                        \
-            const double *in = v + off;                                                      \
-            int slow = 0;                                                                    \
-            for (size_t i = 0; i < m; i++) {                                                 \
-                tmp[i] = fwd_elem(&c, in[i]);                                                \
-                slow |= !(fabs(in[i]) < c.x_hi);                                             \
-            }                                                                                \
-            if (slow)                                                                        \
-                for (size_t i = 0; i < m; i++)                                               \
-                    if (!(fabs(in[i]) < c.x_hi)) tmp[i] = fcs_bx_forward_exact(bx, in[i]);   \
-            memcpy(v + off, tmp, m * sizeof *tmp);                                           \
-        }                                                                                    \
-    }                                                                                        \
-    ATTR static void fwd_f_##SUF(const fcs_bx *bx, float *v, size_t n)                       \
-    {                                                                                        \
-        const fwd_ctx c = fwd_ctx_of(bx);                                                    \
-        float tmp[BLK];                                                                      \
-        for (size_t off = 0; off < n; off += BLK) {                                          \
-            size_t m = n - off < BLK ? n - off : BLK;                                        \
-            const float *in = v + off;                                                       \
-            int slow = 0;                                                                    \
-            for (size_t i = 0; i < m; i++) {                                                 \
-                double x = in[i];                                                            \
-                tmp[i] = (float)fwd_elem(&c, x);                                             \
-                slow |= !(fabs(x) < c.x_hi);                                                 \
-            }                                                                                \
-            if (slow)                                                                        \
-                for (size_t i = 0; i < m; i++)                                               \
-                    if (!(fabs((double)in[i]) < c.x_hi))                                     \
-                        tmp[i] = (float)fcs_bx_forward_exact(bx, in[i]);                     \
-            memcpy(v + off, tmp, m * sizeof *tmp);                                           \
-        }                                                                                    \
-    }                                                                                        \
-    ATTR static void inv_d_##SUF(const fcs_bx *bx, double *v, size_t n)                      \
-    {                                                                                        \
-        const inv_ctx c = inv_ctx_of(bx);                                                    \
-        double tmp[BLK];                                                                     \
-        for (size_t off = 0; off < n; off += BLK) {                                          \
-            size_t m = n - off < BLK ? n - off : BLK;                                        \
-            const double *in = v + off;                                                      \
-            int slow = 0;                                                                    \
-            for (size_t i = 0; i < m; i++) {                                                 \
-                tmp[i] = inv_elem(&c, in[i]);                                                \
-                slow |= !(fabs(in[i] - c.x1) < c.t_lim);                                     \
-            }                                                                                \
-            if (slow)                                                                        \
-                for (size_t i = 0; i < m; i++)                                               \
-                    if (!(fabs(in[i] - c.x1) < c.t_lim))                                     \
-                        tmp[i] = fcs_bx_inverse_exact(bx, in[i]);                            \
-            memcpy(v + off, tmp, m * sizeof *tmp);                                           \
-        }                                                                                    \
-    }                                                                                        \
-    ATTR static void inv_f_##SUF(const fcs_bx *bx, float *v, size_t n)                       \
-    {                                                                                        \
-        const inv_ctx c = inv_ctx_of(bx);                                                    \
-        float tmp[BLK];                                                                      \
-        for (size_t off = 0; off < n; off += BLK) {                                          \
-            size_t m = n - off < BLK ? n - off : BLK;                                        \
-            const float *in = v + off;                                                       \
-            int slow = 0;                                                                    \
-            for (size_t i = 0; i < m; i++) {                                                 \
-                double y = in[i];                                                            \
-                tmp[i] = (float)inv_elem(&c, y);                                             \
-                slow |= !(fabs(y - c.x1) < c.t_lim);                                         \
-            }                                                                                \
-            if (slow)                                                                        \
-                for (size_t i = 0; i < m; i++)                                               \
-                    if (!(fabs((double)in[i] - c.x1) < c.t_lim))                             \
-                        tmp[i] = (float)fcs_bx_inverse_exact(bx, in[i]);                     \
-            memcpy(v + off, tmp, m * sizeof *tmp);                                           \
-        }                                                                                    \
+#define BX_LOOPS(SUF, ATTR)                                                                        \
+    ATTR static void fwd_d_##SUF(const fcs_bx *bx, double *v, size_t n)                            \
+    {                                                                                              \
+        const fwd_ctx c = fwd_ctx_of(bx);                                                          \
+        double tmp[BLK];                                                                           \
+        for (size_t off = 0; off < n; off += BLK) {                                                \
+            size_t m = n - off < BLK ? n - off : BLK;                                              \
+            const double *in = v + off;                                                            \
+            int slow = 0;                                                                          \
+            for (size_t i = 0; i < m; i++) {                                                       \
+                tmp[i] = fwd_elem(&c, in[i]);                                                      \
+                slow |= !(fabs(in[i]) < c.x_hi);                                                   \
+            }                                                                                      \
+            if (slow)                                                                              \
+                for (size_t i = 0; i < m; i++)                                                     \
+                    if (!(fabs(in[i]) < c.x_hi)) tmp[i] = fcs_bx_forward_exact(bx, in[i]);         \
+            memcpy(v + off, tmp, m * sizeof *tmp);                                                 \
+        }                                                                                          \
+    }                                                                                              \
+    ATTR static void fwd_f_##SUF(const fcs_bx *bx, float *v, size_t n)                             \
+    {                                                                                              \
+        const fwd_ctx c = fwd_ctx_of(bx);                                                          \
+        float tmp[BLK];                                                                            \
+        for (size_t off = 0; off < n; off += BLK) {                                                \
+            size_t m = n - off < BLK ? n - off : BLK;                                              \
+            const float *in = v + off;                                                             \
+            int slow = 0;                                                                          \
+            for (size_t i = 0; i < m; i++) {                                                       \
+                double x = in[i];                                                                  \
+                tmp[i] = (float)fwd_elem(&c, x);                                                   \
+                slow |= !(fabs(x) < c.x_hi);                                                       \
+            }                                                                                      \
+            if (slow)                                                                              \
+                for (size_t i = 0; i < m; i++)                                                     \
+                    if (!(fabs((double)in[i]) < c.x_hi))                                           \
+                        tmp[i] = (float)fcs_bx_forward_exact(bx, in[i]);                           \
+            memcpy(v + off, tmp, m * sizeof *tmp);                                                 \
+        }                                                                                          \
+    }                                                                                              \
+    ATTR static void inv_d_##SUF(const fcs_bx *bx, double *v, size_t n)                            \
+    {                                                                                              \
+        const inv_ctx c = inv_ctx_of(bx);                                                          \
+        double tmp[BLK];                                                                           \
+        for (size_t off = 0; off < n; off += BLK) {                                                \
+            size_t m = n - off < BLK ? n - off : BLK;                                              \
+            const double *in = v + off;                                                            \
+            int slow = 0;                                                                          \
+            for (size_t i = 0; i < m; i++) {                                                       \
+                tmp[i] = inv_elem(&c, in[i]);                                                      \
+                slow |= !(fabs(in[i] - c.x1) < c.t_lim);                                           \
+            }                                                                                      \
+            if (slow)                                                                              \
+                for (size_t i = 0; i < m; i++)                                                     \
+                    if (!(fabs(in[i] - c.x1) < c.t_lim)) tmp[i] = fcs_bx_inverse_exact(bx, in[i]); \
+            memcpy(v + off, tmp, m * sizeof *tmp);                                                 \
+        }                                                                                          \
+    }                                                                                              \
+    ATTR static void inv_f_##SUF(const fcs_bx *bx, float *v, size_t n)                             \
+    {                                                                                              \
+        const inv_ctx c = inv_ctx_of(bx);                                                          \
+        float tmp[BLK];                                                                            \
+        for (size_t off = 0; off < n; off += BLK) {                                                \
+            size_t m = n - off < BLK ? n - off : BLK;                                              \
+            const float *in = v + off;                                                             \
+            int slow = 0;                                                                          \
+            for (size_t i = 0; i < m; i++) {                                                       \
+                double y = in[i];                                                                  \
+                tmp[i] = (float)inv_elem(&c, y);                                                   \
+                slow |= !(fabs(y - c.x1) < c.t_lim);                                               \
+            }                                                                                      \
+            if (slow)                                                                              \
+                for (size_t i = 0; i < m; i++)                                                     \
+                    if (!(fabs((double)in[i] - c.x1) < c.t_lim))                                   \
+                        tmp[i] = (float)fcs_bx_inverse_exact(bx, in[i]);                           \
+            memcpy(v + off, tmp, m * sizeof *tmp);                                                 \
+        }                                                                                          \
     }
 
 BX_LOOPS(base, )
@@ -601,22 +624,22 @@ BX_LOOPS(avx2, __attribute__((target("avx2"))))
 #define AVX512_ATTR __attribute__((target("avx512f,avx512dq,avx512vl,prefer-vector-width=512")))
 #endif
 BX_LOOPS(avx512, AVX512_ATTR)
-#define BX_DISPATCH(dir, bx, v, n)                                                           \
-    do {                                                                                     \
-        switch ((bx)->isa) {                                                                 \
-        case FCS_BX_AVX512: dir##_avx512(bx, v, n); return;                                  \
-        case FCS_BX_AVX2: dir##_avx2(bx, v, n); return;                                      \
-        case FCS_BX_BASE: dir##_base(bx, v, n); return;                                      \
-        default: break;                                                                      \
-        }                                                                                    \
+#define BX_DISPATCH(dir, bx, v, n)                                                                 \
+    do {                                                                                           \
+        switch ((bx)->isa) {                                                                       \
+        case FCS_BX_AVX512: dir##_avx512(bx, v, n); return;                                        \
+        case FCS_BX_AVX2: dir##_avx2(bx, v, n); return;                                            \
+        case FCS_BX_BASE: dir##_base(bx, v, n); return;                                            \
+        default: break;                                                                            \
+        }                                                                                          \
     } while (0)
 #else
-#define BX_DISPATCH(dir, bx, v, n)                                                           \
-    do {                                                                                     \
-        if ((bx)->isa != FCS_BX_EXACT) {                                                     \
-            dir##_base(bx, v, n);                                                            \
-            return;                                                                          \
-        }                                                                                    \
+#define BX_DISPATCH(dir, bx, v, n)                                                                 \
+    do {                                                                                           \
+        if ((bx)->isa != FCS_BX_EXACT) {                                                           \
+            dir##_base(bx, v, n);                                                                  \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 #endif
 

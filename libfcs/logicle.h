@@ -62,8 +62,8 @@ typedef struct fcs_bx_stats {
     double fwd_start_err;    /* max start error e0 seen at bucket midpoints (y units) */
     double inv_rel_err;      /* max relative error / (1 + b t) of the inverse at node midpoints */
     size_t fwd_buckets, inv_nodes, bytes;
-    double x_hi;             /* |x| at and above which the exact solver is used */
-    double y_lim;            /* |y - x1| at and above which the exact inverse is used */
+    double x_hi;  /* |x| at and above which the exact solver is used */
+    double y_lim; /* |y - x1| at and above which the exact inverse is used */
 } fcs_bx_stats;
 void fcs_bx_get_stats(const fcs_bx *bx, fcs_bx_stats *st);
 

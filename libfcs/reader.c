@@ -18,6 +18,7 @@
 
 #define VIEW_CHUNK (8u << 20)   /* bytes decoded per source view */
 #define SCRATCH_EVENTS 2048u    /* events per scaling pass into float */
+#define STREAM_METADATA_MAX (64ull << 20) /* bytes a pipe may buffer for STEXT */
 
 /* ---- messages and warnings ---------------------------------------------------- */
 
@@ -437,28 +438,56 @@ static int param_bits(fcs_reader *r, fcs_dataset *ds, size_t n, fcs_param *p, fc
     return FCS_OK;
 }
 
-static int param_scale_keys(fcs_reader *r, fcs_dataset *ds, size_t n, fcs_param *p)
+/* Per-parameter repairs, gathered so that 70 parameters without $PnN give
+ * one warning line, not 70. */
+enum { PW_RANGE, PW_GAIN, PW_LOGZERO, PW_E, PW_NAME, PW_N };
+typedef struct param_warns {
+    size_t n[PW_N];
+    char first[PW_N][256];
+} param_warns;
+
+static void pnote(param_warns *w, int kind, const char *fmt, ...) FCS_PRINTF(3, 4);
+static void pnote(param_warns *w, int kind, const char *fmt, ...)
+{
+    if (w->n[kind]++ == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(w->first[kind], sizeof w->first[kind], fmt, ap);
+        va_end(ap);
+    }
+}
+
+static int pflush(fcs_reader *r, fcs_dataset *ds, const param_warns *w)
+{
+    for (int k = 0; k < PW_N; k++) {
+        if (!w->n[k]) continue;
+        int rc = w->n[k] == 1 ? warn(r, ds, "%s", w->first[k])
+                              : warn(r, ds, "%s (and %zu more parameter(s))", w->first[k],
+                                     w->n[k] - 1);
+        if (rc) return rc;
+    }
+    return FCS_OK;
+}
+
+static void param_scale_keys(fcs_dataset *ds, size_t n, fcs_param *p, param_warns *w)
 {
     char nb[40];
-    int rc = FCS_OK;
     const char *v = pkw(ds, n, "R", nb, sizeof nb);
     p->range = 0;
-    if (!v) rc = warn(r, ds, "missing-range: %s absent; no range mask, no log scaling", nb);
+    if (!v) pnote(w, PW_RANGE, "missing-range: %s absent; no range mask, no log scaling", nb);
     else if (fcs_parse_double(v, &p->range) != 0 || !(p->range >= 0) || !isfinite(p->range)) {
         p->range = 0;
-        rc = warn(r, ds, "missing-range: %s '%s' is not a number; treated as absent", nb, v);
+        pnote(w, PW_RANGE, "missing-range: %s '%.60s' is not a number; treated as absent", nb, v);
     }
-    if (rc) return rc;
     p->gain = 1;
     v = pkw(ds, n, "G", nb, sizeof nb);
     if (v && !is_blank_str(v) && (fcs_parse_double(v, &p->gain) != 0 || !isfinite(p->gain))) {
         p->gain = 1;
-        rc = warn(r, ds, "bad-keyword: %s '%s' is not a number; gain 1 used", nb, v);
-        if (rc) return rc;
+        pnote(w, PW_GAIN, "bad-keyword: %s '%.60s' is not a number; gain 1 used", nb, v);
     }
     p->log_decades = p->log_offset = 0;
     v = pkw(ds, n, "E", nb, sizeof nb);
-    if (!v) return FCS_OK;
+    if (!v) return;
     const char *comma = strchr(v, ',');
     char f1s[64];
     double f1, f2;
@@ -473,14 +502,15 @@ static int param_scale_keys(fcs_reader *r, fcs_dataset *ds, size_t n, fcs_param 
     p->log_offset = f2;
     if (f1 > 0 && f2 == 0) {
         p->log_offset = 1;
-        return warn(r, ds, "log-offset-zero: %s '%s' has f1>0 and f2=0; read as %g,1", nb, v, f1);
+        pnote(w, PW_LOGZERO, "log-offset-zero: %s '%.60s' has f1>0 and f2=0; read as %g,1", nb, v,
+              f1);
     }
-    return FCS_OK;
+    return;
 bad_e:
-    return warn(r, ds, "bad-keyword: %s '%s' is not 'f1,f2'; linear scale used", nb, v);
+    pnote(w, PW_E, "bad-keyword: %s '%.60s' is not 'f1,f2'; linear scale used", nb, v);
 }
 
-static int param_names(fcs_reader *r, fcs_dataset *ds, size_t n, fcs_param *p)
+static void param_names(fcs_dataset *ds, size_t n, fcs_param *p, param_warns *w)
 {
     char nb[40];
     p->name = pkw(ds, n, "N", nb, sizeof nb);
@@ -489,8 +519,7 @@ static int param_names(fcs_reader *r, fcs_dataset *ds, size_t n, fcs_param *p)
     p->is_time = p->name && fcs_strcasecmp(p->name, "time") == 0;
     ds->names[n - 1] = p->name ? p->name : "";
     if (!p->name && ds->hdr.major >= 3)
-        return warn(r, ds, "missing-name: $P%zuN absent (required by FCS 3.x)", n);
-    return FCS_OK;
+        pnote(w, PW_NAME, "missing-name: $P%zuN absent (required by FCS 3.x)", n);
 }
 
 static int cmp_name_idx(const void *a, const void *b, void *ctx)
@@ -565,6 +594,10 @@ static int parse_params(fcs_reader *r, fcs_dataset *ds)
     if ((uint64_t)par > ds->kw.n)
         return rerr(r, FCS_EFORMAT, "$PAR %lld exceeds the %zu keywords of the TEXT",
                     (long long)par, ds->kw.n);
+    char nb[40];
+    if (!pkw(ds, (size_t)par, "B", nb, sizeof nb))
+        return rerr(r, FCS_EFORMAT, "$PAR is %lld but required keyword %s is missing",
+                    (long long)par, nb);
     ds->par = (size_t)par;
     ds->params = calloc(ds->par, sizeof *ds->params);
     ds->names = calloc(ds->par, sizeof *ds->names);
@@ -584,14 +617,17 @@ static int parse_params(fcs_reader *r, fcs_dataset *ds)
     int big;
     int rc = parse_byteord(r, ds, &big, need_order);
     if (rc) return rc;
+    param_warns w;
+    memset(&w, 0, sizeof w);
     for (size_t j = 0; j < ds->par && rc == FCS_OK; j++) {
         fcs_param *p = &ds->params[j];
         rc = param_bits(r, ds, j + 1, p, &ds->cols[j], big);
-        if (!rc) rc = param_scale_keys(r, ds, j + 1, p);
-        if (!rc) rc = param_names(r, ds, j + 1, p);
+        param_scale_keys(ds, j + 1, p, &w);
+        param_names(ds, j + 1, p, &w);
         if (!rc && p->datatype == 'I')
             ds->cols[j].mask = p->mask = range_mask(p->range, ds->cols[j].width);
     }
+    if (!rc) rc = pflush(r, ds, &w);
     if (rc) return rc;
     if (ds->delimited) {
         for (size_t j = 0; j < ds->par; j++)
@@ -870,6 +906,8 @@ static int needs_random_access(const fcs_dataset *ds)
                (tb != ds->hdr.data_begin || te != ds->hdr.data_end)) {
         return 1; /* arbitration needs the file size */
     }
+    /* Metadata far from the start would have to be buffered in memory. */
+    if (ds->stext_end > STREAM_METADATA_MAX) return 1;
     return ds->stext_end && ds->stext_begin >= db;
 }
 

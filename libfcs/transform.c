@@ -39,11 +39,23 @@ static const kind_spec KINDS[] = {
     {FCS_TRANSFORM_FLOG, "flog", NULL, 2, 1, {{"T", 262144, 0}, {"M", 4.5, 0}}},
     {FCS_TRANSFORM_FASINH, "fasinh", NULL, 3, 1, {{"T", 262144, 0}, {"M", 4.5, 0}, {"A", 0, 0}}},
     {FCS_TRANSFORM_FRATIO, "fratio", NULL, 3, 2, {{"A", 1, 0}, {"B", 0, 0}, {"C", 0, 0}}},
-    {FCS_TRANSFORM_LOGICLE, "logicle", NULL, 4, 1,
+    {FCS_TRANSFORM_LOGICLE,
+     "logicle",
+     NULL,
+     4,
+     1,
      {{"T", 262144, 0}, {"W", 0.5, 0}, {"M", 4.5, 0}, {"A", 0, 0}}},
-    {FCS_TRANSFORM_HYPERLOG, "hyperlog", NULL, 4, 1,
+    {FCS_TRANSFORM_HYPERLOG,
+     "hyperlog",
+     NULL,
+     4,
+     1,
      {{"T", 262144, 0}, {"W", 0.5, 0}, {"M", 4.5, 0}, {"A", 0, 0}}},
-    {FCS_TRANSFORM_BIEX, "biex", NULL, 4, 1,
+    {FCS_TRANSFORM_BIEX,
+     "biex",
+     NULL,
+     4,
+     1,
      {{"width", -10, 0}, {"pos", 4.41854, 0}, {"neg", 0, 0}, {"max", 262144.000029, 0}}},
 };
 #define N_KINDS (sizeof KINDS / sizeof KINDS[0])
@@ -135,7 +147,8 @@ static int check_params(const kind_spec *s, const double *p, fcs_error *err)
         if (p[0] == 0) return bad(err, k, "scale must not be 0", 0, 0);
         break;
     case FCS_TRANSFORM_LOG:
-        if (!(p[0] > 0) || p[0] == 1) return bad(err, k, "base must be > 0 and != 1 (got %g)", p[0], 0);
+        if (!(p[0] > 0) || p[0] == 1)
+            return bad(err, k, "base must be > 0 and != 1 (got %g)", p[0], 0);
         break;
     case FCS_TRANSFORM_ASINH:
         if (!(p[0] > 0)) return bad(err, k, "cofactor must be > 0 (got %g)", p[0], 0);
@@ -182,10 +195,10 @@ static void derive(fcs_transform *t)
     switch (t->spec->kind) {
     case FCS_TRANSFORM_LOG: k[0] = log(p[0]); break;
     case FCS_TRANSFORM_FASINH:
-        k[0] = sinh(p[1] * M_LN10) / p[0];     /* x scale */
-        k[1] = log(k[0]);                      /* for huge |x| */
-        k[2] = p[2] * M_LN10;                  /* A ln 10 */
-        k[3] = (p[1] + p[2]) * M_LN10;         /* (M + A) ln 10 */
+        k[0] = sinh(p[1] * M_LN10) / p[0]; /* x scale */
+        k[1] = log(k[0]);                  /* for huge |x| */
+        k[2] = p[2] * M_LN10;              /* A ln 10 */
+        k[3] = (p[1] + p[2]) * M_LN10;     /* (M + A) ln 10 */
         break;
     case FCS_TRANSFORM_ASINH: k[1] = -log(p[0]); break; /* log of the x scale 1/c */
     default: break;
@@ -206,7 +219,9 @@ static int create(const kind_spec *s, const double *p, fcs_transform **out, fcs_
     derive(t);
     switch (s->kind) {
     case FCS_TRANSFORM_LOGICLE: rc = fcs_bx_new_logicle(p[0], p[1], p[2], p[3], &t->bx, err); break;
-    case FCS_TRANSFORM_HYPERLOG: rc = fcs_bx_new_hyperlog(p[0], p[1], p[2], p[3], &t->bx, err); break;
+    case FCS_TRANSFORM_HYPERLOG:
+        rc = fcs_bx_new_hyperlog(p[0], p[1], p[2], p[3], &t->bx, err);
+        break;
     case FCS_TRANSFORM_BIEX: rc = fcs_bx_new_biex(p[0], p[1], p[2], p[3], &t->bx, err); break;
     default: break;
     }
@@ -365,7 +380,8 @@ static int parse_arg(parser *ps, const kind_spec *s, double *p, int *set, int *p
         }
     }
     if (idx < 0) {
-        if (*keyed) return perr(ps, "positional value after a KEY=VALUE parameter at '%s'", ps->p, "");
+        if (*keyed)
+            return perr(ps, "positional value after a KEY=VALUE parameter at '%s'", ps->p, "");
         if (*pos >= s->n_par) {
             char n[16];
             snprintf(n, sizeof n, "%d", s->n_par);
@@ -560,14 +576,14 @@ static inline double inv1(const fcs_transform *t, double y)
 }
 
 /* Whole-array loops; the kind switch is loop-invariant (GCC unswitches it). */
-#define SIMPLE_LOOPS(SUF, TYPE)                                                              \
-    static void fwd_##SUF(const fcs_transform *t, TYPE *v, size_t n)                         \
-    {                                                                                        \
-        for (size_t i = 0; i < n; i++) v[i] = (TYPE)fwd1(t, (double)v[i]);                   \
-    }                                                                                        \
-    static void inv_##SUF(const fcs_transform *t, TYPE *v, size_t n)                         \
-    {                                                                                        \
-        for (size_t i = 0; i < n; i++) v[i] = (TYPE)inv1(t, (double)v[i]);                   \
+#define SIMPLE_LOOPS(SUF, TYPE)                                                                    \
+    static void fwd_##SUF(const fcs_transform *t, TYPE *v, size_t n)                               \
+    {                                                                                              \
+        for (size_t i = 0; i < n; i++) v[i] = (TYPE)fwd1(t, (double)v[i]);                         \
+    }                                                                                              \
+    static void inv_##SUF(const fcs_transform *t, TYPE *v, size_t n)                               \
+    {                                                                                              \
+        for (size_t i = 0; i < n; i++) v[i] = (TYPE)inv1(t, (double)v[i]);                         \
     }
 
 SIMPLE_LOOPS(d, double)
@@ -638,22 +654,20 @@ double fcs_transform_inverse_value(const fcs_transform *t, double y)
 }
 
 /* fratio: A (x - B) / (z - C) (Gating-ML 2.0). */
-#define RATIO_LOOPS(SUF, TYPE)                                                               \
-    int fcs_transform_apply2##SUF(const fcs_transform *t, TYPE *x, const TYPE *z, size_t n)  \
-    {                                                                                        \
-        if (check_apply(t, x, n, 2) || (!z && n > 0)) return FCS_EINVAL;                     \
-        double A = t->par[0], B = t->par[1], C = t->par[2];                                  \
-        for (size_t i = 0; i < n; i++)                                                       \
-            x[i] = (TYPE)(A * ((double)x[i] - B) / ((double)z[i] - C));                      \
-        return FCS_OK;                                                                       \
-    }                                                                                        \
-    int fcs_transform_inverse2##SUF(const fcs_transform *t, TYPE *x, const TYPE *z, size_t n) \
-    {                                                                                        \
-        if (check_apply(t, x, n, 2) || (!z && n > 0)) return FCS_EINVAL;                     \
-        double A = t->par[0], B = t->par[1], C = t->par[2];                                  \
-        for (size_t i = 0; i < n; i++)                                                       \
-            x[i] = (TYPE)((double)x[i] * ((double)z[i] - C) / A + B);                        \
-        return FCS_OK;                                                                       \
+#define RATIO_LOOPS(SUF, TYPE)                                                                     \
+    int fcs_transform_apply2##SUF(const fcs_transform *t, TYPE *x, const TYPE *z, size_t n)        \
+    {                                                                                              \
+        if (check_apply(t, x, n, 2) || (!z && n > 0)) return FCS_EINVAL;                           \
+        double A = t->par[0], B = t->par[1], C = t->par[2];                                        \
+        for (size_t i = 0; i < n; i++) x[i] = (TYPE)(A * ((double)x[i] - B) / ((double)z[i] - C)); \
+        return FCS_OK;                                                                             \
+    }                                                                                              \
+    int fcs_transform_inverse2##SUF(const fcs_transform *t, TYPE *x, const TYPE *z, size_t n)      \
+    {                                                                                              \
+        if (check_apply(t, x, n, 2) || (!z && n > 0)) return FCS_EINVAL;                           \
+        double A = t->par[0], B = t->par[1], C = t->par[2];                                        \
+        for (size_t i = 0; i < n; i++) x[i] = (TYPE)((double)x[i] * ((double)z[i] - C) / A + B);   \
+        return FCS_OK;                                                                             \
     }
 
 RATIO_LOOPS(, double)
@@ -711,22 +725,22 @@ static int estimate_from_neg(double *neg, size_t n_neg, double range, fcs_logicl
     return FCS_OK;
 }
 
-#define ESTIMATE(SUF, TYPE)                                                                  \
-    int fcs_logicle_estimate##SUF(const TYPE *values, size_t n, double range,                \
-                                  fcs_logicle_params *p)                                     \
-    {                                                                                        \
-        if (!p || (!values && n > 0) || !(range > 0) || !isfinite(range)) return FCS_EINVAL; \
-        size_t n_neg = 0;                                                                    \
-        for (size_t i = 0; i < n; i++)                                                       \
-            if ((double)values[i] < 0 && isfinite((double)values[i])) n_neg++;               \
-        double *neg = n_neg ? malloc(n_neg * sizeof *neg) : NULL;                            \
-        if (n_neg && !neg) return FCS_ENOMEM;                                                \
-        size_t j = 0;                                                                        \
-        for (size_t i = 0; i < n; i++)                                                       \
-            if ((double)values[i] < 0 && isfinite((double)values[i])) neg[j++] = values[i];  \
-        int rc = estimate_from_neg(neg, n_neg, range, p);                                    \
-        free(neg);                                                                           \
-        return rc;                                                                           \
+#define ESTIMATE(SUF, TYPE)                                                                        \
+    int fcs_logicle_estimate##SUF(const TYPE *values, size_t n, double range,                      \
+                                  fcs_logicle_params *p)                                           \
+    {                                                                                              \
+        if (!p || (!values && n > 0) || !(range > 0) || !isfinite(range)) return FCS_EINVAL;       \
+        size_t n_neg = 0;                                                                          \
+        for (size_t i = 0; i < n; i++)                                                             \
+            if ((double)values[i] < 0 && isfinite((double)values[i])) n_neg++;                     \
+        double *neg = n_neg ? malloc(n_neg * sizeof *neg) : NULL;                                  \
+        if (n_neg && !neg) return FCS_ENOMEM;                                                      \
+        size_t j = 0;                                                                              \
+        for (size_t i = 0; i < n; i++)                                                             \
+            if ((double)values[i] < 0 && isfinite((double)values[i])) neg[j++] = values[i];        \
+        int rc = estimate_from_neg(neg, n_neg, range, p);                                          \
+        free(neg);                                                                                 \
+        return rc;                                                                                 \
     }
 
 ESTIMATE(, double)

@@ -451,8 +451,209 @@ int fcs_cli_parse_u64(const char *arg, const char *opt, uint64_t *out)
 
 /* ---- numbers as text --------------------------------------------------------- */
 
-/* Integral value (|v| < 1e15) as decimal digits: faster than printf, and an
- * integer never gets an exponent or a decimal point. */
+/*
+ * Shortest round-trip decimals. The text printed for precision P is exactly
+ * what printf("%.*g", P, v) prints (P significant digits, correctly rounded
+ * half-to-even, trailing zeros dropped, same exponent rule), and P is the
+ * smallest precision whose text reads back as v. Because %.15g (%.6g for
+ * float32) is exact for every decimal of that many digits (DBL_DIG, FLT_DIG),
+ * the search starts there.
+ *
+ * printf + strtod for each candidate costs about a microsecond, which made
+ * fcs-export slow; here both steps are exact integer arithmetic on
+ * v = m * 2^e: the candidate N = round(v * 10^s) and the test that
+ * N * 10^-s lies inside v's rounding interval (the midpoints to its
+ * neighbours; ties go to the even mantissa, as strtod rounds). Values whose
+ * scaling does not fit 128 bits (far outside the range of cytometry data)
+ * take the printf/strtod path.
+ */
+typedef unsigned __int128 fcs_u128;
+
+static const uint64_t POW5[28] = {
+    1ULL, 5ULL, 25ULL, 125ULL, 625ULL, 3125ULL, 15625ULL, 78125ULL, 390625ULL, 1953125ULL,
+    9765625ULL, 48828125ULL, 244140625ULL, 1220703125ULL, 6103515625ULL, 30517578125ULL,
+    152587890625ULL, 762939453125ULL, 3814697265625ULL, 19073486328125ULL, 95367431640625ULL,
+    476837158203125ULL, 2384185791015625ULL, 11920928955078125ULL, 59604644775390625ULL,
+    298023223876953125ULL, 1490116119384765625ULL, 7450580596923828125ULL};
+
+static const uint64_t POW10[18] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
+    1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL};
+
+/* A positive finite binary value m * 2^e, and whether the gap to the next
+ * smaller value is half the gap to the next larger (at a power of two). */
+struct binfp {
+    uint64_t m;
+    int e;
+    int narrow_below;
+};
+
+static struct binfp decompose_float(float v)
+{
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    uint32_t ex = (b >> 23) & 0xff, frac = b & 0x7fffff;
+    struct binfp r = {frac, -149, 0};
+    if (ex) {
+        r.m = frac | 0x800000;
+        r.e = (int)ex - 150;
+        r.narrow_below = frac == 0 && ex > 1;
+    }
+    return r;
+}
+
+static struct binfp decompose_double(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    uint64_t ex = (b >> 52) & 0x7ff, frac = b & 0xfffffffffffffULL;
+    struct binfp r = {frac, -1074, 0};
+    if (ex) {
+        r.m = frac | (1ULL << 52);
+        r.e = (int)ex - 1075;
+        r.narrow_below = frac == 0 && ex > 1;
+    }
+    return r;
+}
+
+/* a * 2^k: floor into *q, *exact whether nothing was cut. -1: too large. */
+static int shift2(fcs_u128 a, int k, fcs_u128 *q, int *exact)
+{
+    if (k >= 0) {
+        if (k >= 128 || (k > 0 && (a >> (128 - k)) != 0)) return -1;
+        *q = a << k;
+        *exact = 1;
+    } else if (-k >= 128) {
+        *q = 0;
+        *exact = a == 0;
+    } else {
+        *q = a >> -k;
+        *exact = (a & (((fcs_u128)1 << -k) - 1)) == 0;
+    }
+    return 0;
+}
+
+/* floor(m * 2^e2 * 10^s) and whether it is exact; -1 when the numbers do
+ * not fit 128 bits (m < 2^56). */
+static int scaled_floor(uint64_t m, int e2, int s, fcs_u128 *q, int *exact)
+{
+    fcs_u128 a = m;
+    if (s >= 0) { /* m * 5^s * 2^(e2+s) */
+        if (s > 54) return -1;
+        fcs_u128 p5 = s <= 27 ? POW5[s] : (fcs_u128)POW5[27] * POW5[s - 27];
+        if (__builtin_mul_overflow(a, p5, &a)) return -1;
+        return shift2(a, e2 + s, q, exact);
+    }
+    int t = -s, k = e2 - t; /* m * 2^(e2-t) / 5^t */
+    if (t > 27) return -1;
+    fcs_u128 den = POW5[t];
+    if (k >= 0) {
+        if (shift2(a, k, &a, exact)) return -1;
+    } else {
+        if (-k > 64) return -1;
+        den <<= -k;
+    }
+    *q = a / den;
+    *exact = a % den == 0;
+    return 0;
+}
+
+/* N = v * 10^s rounded half to even (as printf rounds). */
+static int round_scaled(const struct binfp *b, int s, fcs_u128 *n)
+{
+    fcs_u128 q2;
+    int exact2;
+    if (scaled_floor(b->m, b->e + 1, s, &q2, &exact2)) return -1; /* 2 * v * 10^s */
+    *n = q2 >> 1;
+    if ((q2 & 1) && (!exact2 || (*n & 1))) (*n)++; /* above the half, or a tie to even */
+    return 0;
+}
+
+/* Whether N * 10^-s reads back as v: strictly inside the interval between
+ * the midpoints to v's neighbours, or on one with v's mantissa even. */
+static int reads_back(const struct binfp *b, fcs_u128 n, int s)
+{
+    fcs_u128 q;
+    int exact, even = !(b->m & 1);
+    uint64_t mlo = b->narrow_below ? 4 * b->m - 1 : 2 * b->m - 1;
+    int elo = b->narrow_below ? b->e - 2 : b->e - 1;
+    if (scaled_floor(mlo, elo, s, &q, &exact)) return -1;
+    if (!(n > q || (exact && n == q && even))) return 0;
+    if (scaled_floor(2 * b->m + 1, b->e - 1, s, &q, &exact)) return -1;
+    return exact ? (n < q || (n == q && even)) : n <= q;
+}
+
+/* %.{prec}g layout of the digits of n (prec of them) times 10^(e10-prec+1). */
+static int emit_g(char *buf, int negative, uint64_t n, int prec, int e10)
+{
+    char d[24];
+    int nd = prec, len = 0;
+    for (int i = prec - 1; i >= 0; i--, n /= 10) d[i] = (char)('0' + n % 10);
+    while (nd > 1 && d[nd - 1] == '0') nd--;
+    if (negative) buf[len++] = '-';
+    if (e10 < -4 || e10 >= prec) {
+        buf[len++] = d[0];
+        if (nd > 1) buf[len++] = '.';
+        for (int i = 1; i < nd; i++) buf[len++] = d[i];
+        len += sprintf(buf + len, "e%c%02d", e10 < 0 ? '-' : '+', e10 < 0 ? -e10 : e10);
+        return len;
+    }
+    if (e10 < 0) {
+        buf[len++] = '0';
+        buf[len++] = '.';
+        for (int i = 0; i < -e10 - 1; i++) buf[len++] = '0';
+        for (int i = 0; i < nd; i++) buf[len++] = d[i];
+    } else {
+        for (int i = 0; i <= e10; i++) buf[len++] = i < nd ? d[i] : '0';
+        if (nd > e10 + 1) buf[len++] = '.';
+        for (int i = e10 + 1; i < nd; i++) buf[len++] = d[i];
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+/* Exact floor(log10(v)), from a floating estimate checked with integers:
+ * floor(v * 10^-e10) must be a single digit 1..9. */
+static int exact_e10(const struct binfp *b, double mag, int *e10)
+{
+    int e = (int)floor(log10(mag));
+    for (int tries = 0; tries < 4; tries++) {
+        fcs_u128 q;
+        int exact;
+        if (scaled_floor(b->m, b->e, -e, &q, &exact)) return -1;
+        if (q == 0) e--;
+        else if (q >= 10) e++;
+        else {
+            *e10 = e;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The shortest text for precisions pmin..pmax, or -1 (use the slow path). */
+static int shortest_g(char *buf, const struct binfp *b, int negative, double mag, int pmin, int pmax)
+{
+    int e10;
+    if (exact_e10(b, mag, &e10)) return -1;
+    for (int prec = pmin; prec <= pmax; prec++) {
+        fcs_u128 n;
+        int s = prec - 1 - e10;
+        if (round_scaled(b, s, &n)) return -1;
+        int ok = reads_back(b, n, s);
+        if (ok < 0) return -1;
+        if (!ok) continue;
+        /* Rounding up to 10^prec (9.9999996 -> 10.00000) moves the exponent,
+         * as it does for printf. */
+        if (n >= POW10[prec]) return emit_g(buf, negative, (uint64_t)(n / 10), prec, e10 + 1);
+        return emit_g(buf, negative, (uint64_t)n, prec, e10);
+    }
+    return -1;
+}
+
+/* Integral value (|v| < 1e15) as decimal digits: an integer never gets an
+ * exponent or a decimal point. */
 static int format_integral(char *buf, double v)
 {
     char tmp[24];
@@ -480,10 +681,11 @@ int fcs_cli_format_double(char *buf, double v)
 {
     if (!isfinite(v)) return format_special(buf, v);
     if (v == trunc(v) && fabs(v) < 1e15) return format_integral(buf, v);
-    /* %.15g is exact for every decimal of <= 15 digits (DBL_DIG), so the
-     * first precision that reads back is the shortest representation. */
-    for (int prec = 15; prec < 17; prec++) {
-        int n = snprintf(buf, FCS_CLI_NUM_MAX, "%.*g", prec, v);
+    struct binfp b = decompose_double(fabs(v));
+    int n = shortest_g(buf, &b, signbit(v) != 0, fabs(v), 15, 17);
+    if (n >= 0) return n;
+    for (int prec = 15; prec < 17; prec++) { /* slow path */
+        n = snprintf(buf, FCS_CLI_NUM_MAX, "%.*g", prec, v);
         if (strtod(buf, NULL) == v) return n;
     }
     return snprintf(buf, FCS_CLI_NUM_MAX, "%.17g", v);
@@ -493,8 +695,11 @@ int fcs_cli_format_float(char *buf, float v)
 {
     if (!isfinite(v)) return format_special(buf, v);
     if (v == truncf(v) && fabsf(v) < 1e15f) return format_integral(buf, v);
-    for (int prec = 6; prec < 9; prec++) { /* FLT_DIG = 6: same argument */
-        int n = snprintf(buf, FCS_CLI_NUM_MAX, "%.*g", prec, (double)v);
+    struct binfp b = decompose_float(fabsf(v));
+    int n = shortest_g(buf, &b, signbit(v) != 0, fabs((double)v), 6, 9);
+    if (n >= 0) return n;
+    for (int prec = 6; prec < 9; prec++) { /* slow path */
+        n = snprintf(buf, FCS_CLI_NUM_MAX, "%.*g", prec, (double)v);
         if (strtof(buf, NULL) == v) return n;
     }
     return snprintf(buf, FCS_CLI_NUM_MAX, "%.9g", (double)v);

@@ -54,15 +54,15 @@ enum { OPT_AUTO = FCS_CLI_OPT_FIRST_TOOL, OPT_EXCLUDE, OPT_FORCE };
 
 #define CHUNK_VALUES (256 * 1024)
 #define CHUNK_EVENTS_MAX 16384
-#define PREFETCH 100000          /* events read ahead on a pipe for --auto */
-#define NEG_SAMPLE_MAX 1000000   /* negatives kept per channel for --auto (reservoir) */
+#define PREFETCH 100000        /* events read ahead on a pipe for --auto */
+#define NEG_SAMPLE_MAX 1000000 /* negatives kept per channel for --auto (reservoir) */
 #define NEG_SAMPLE_SEED 1
 
 /* One -t option: a transform and the channel patterns it applies to. */
 struct xf_spec {
     const char *arg;
     fcs_transform *t;
-    char *buf;       /* copy of the pattern list, split in place */
+    char *buf; /* copy of the pattern list, split in place */
     char **pat;
     int n_pat;
 };
@@ -192,7 +192,7 @@ struct xf_run {
     fcs_writer *w;
     float *buf, *col;
     size_t chunk;
-    float *pre;         /* events read ahead on a pipe (--auto) */
+    float *pre; /* events read ahead on a pipe (--auto) */
     size_t n_pre;
     fcs_cli_progress prog;
     int quiet_end;
@@ -243,8 +243,8 @@ static int assign(struct xf_run *x, size_t j, const fcs_transform *t, const char
     struct xf_chan *c = &x->ch[j];
     const char *name = chan_name(x->r, j, buf, sizeof buf);
     if (c->t)
-        return fcs_cli_error(x->o->input, "channel %s is matched by both -t '%s' and -t '%s'",
-                             name, c->by, by);
+        return fcs_cli_error(x->o->input, "channel %s is matched by both -t '%s' and -t '%s'", name,
+                             c->by, by);
     if (c->previous && !x->o->force)
         return fcs_cli_error(x->o->input,
                              "channel %s is already transformed (LIBFCS_P%zuTRANSFORM=%s); "
@@ -360,7 +360,8 @@ static int make_estimates(struct xf_run *x, struct neg_sample *ns)
         if (fcs_logicle_estimate_f(ns[j].v, ns[j].n, range, &lp) != FCS_OK)
             return fcs_cli_error(NULL, "out of memory");
         if (fcs_transform_new_logicle(&lp, &c->owned, &err) != FCS_OK)
-            return fcs_cli_error(x->o->input, "%s: %s", chan_name(x->r, j, buf, sizeof buf), err.msg);
+            return fcs_cli_error(x->o->input, "%s: %s", chan_name(x->r, j, buf, sizeof buf),
+                                 err.msg);
         c->t = c->owned;
     }
     return 0;
@@ -389,7 +390,8 @@ static int estimate(struct xf_run *x)
             if (n <= 0) break;
             x->n_pre += (size_t)n;
         }
-        if (!rc && collect(x, ns, &rng, x->pre, x->n_pre)) rc = fcs_cli_error(NULL, "out of memory");
+        if (!rc && collect(x, ns, &rng, x->pre, x->n_pre))
+            rc = fcs_cli_error(NULL, "out of memory");
     }
     while (!rc && seekable) {
         int64_t n = fcs_read_events_f32(x->r, x->buf, x->chunk, FCS_VALUES_SCALED);
@@ -397,7 +399,8 @@ static int estimate(struct xf_run *x)
         if (n <= 0) break;
         if (collect(x, ns, &rng, x->buf, (size_t)n)) rc = fcs_cli_error(NULL, "out of memory");
     }
-    if (!rc && seekable && fcs_rewind(x->r) != FCS_OK) rc = fcs_cli_error_lib(x->o->input, fcs_errmsg(x->r));
+    if (!rc && seekable && fcs_rewind(x->r) != FCS_OK)
+        rc = fcs_cli_error_lib(x->o->input, fcs_errmsg(x->r));
     if (!rc) rc = make_estimates(x, ns);
     for (size_t j = 0; ns && j < x->np; j++) free(ns[j].v);
     free(ns);
@@ -539,7 +542,8 @@ static int open_input(struct xf_run *x)
     if (fcs_open(&x->r, x->o->input, &ro, &err) != FCS_OK)
         return fcs_cli_error_lib(x->o->input, err.msg);
     if ((size_t)x->o->dataset >= fcs_n_datasets(x->r))
-        return fcs_cli_error(x->o->input, "no data set %" PRId64 " (the file has %zu, numbered from 0)",
+        return fcs_cli_error(x->o->input,
+                             "no data set %" PRId64 " (the file has %zu, numbered from 0)",
                              x->o->dataset, fcs_n_datasets(x->r));
     if (fcs_select_dataset(x->r, (size_t)x->o->dataset) != FCS_OK)
         return fcs_cli_error_lib(x->o->input, fcs_errmsg(x->r));

@@ -10,4 +10,6 @@
 #include "fcs/writer.h"
 #include "fcs/transform.h"
 #include "fcs/gate.h"
+#include "fcs/stats.h"
+#include "fcs/summary.h"
 #endif

@@ -72,8 +72,8 @@
  * Scale. Statistics are computed on the values pushed (the stream's scale:
  * channel values, compensated or transformed as the stream's keywords say)
  * or, for a channel added with a transform, on the transformed values
- * (computed in double, rounded to float with opts.f32 as fcs-xform would
- * store them). The unit given to fcs_stats_add_channel is only a label for
+ * (computed in double). With opts.f32 every value is rounded to float32
+ * before any statistic, as a float32 stream (or fcs-xform) would store it. The unit given to fcs_stats_add_channel is only a label for
  * reports.
  *
  * Absolute counts (counting beads). cells/uL of population p =
@@ -134,7 +134,7 @@ FCS_EXPORT int fcs_stat_is_channel(fcs_stat kind);
  * pct_grandparent, pct_total, cells_per_ul, mean, median, geomean, sd, cv,
  * rsd, rcv, or pP with P a decimal number in [0, 100] ("p95", "p2.5",
  * "p99.9"). Also accepted: "%parent", "%grandparent", "%total", "gmean",
- * "rcv", "robust_sd", "robust_cv". FCS_EINVAL with a message quoting the text
+ * "robust_sd", "robust_cv". FCS_EINVAL with a message quoting the text
  * otherwise.
  */
 FCS_EXPORT int fcs_stat_parse(const char *text, fcs_stat_spec *out, fcs_error *err);

@@ -10,6 +10,9 @@
  *             cross every event/chunk boundary case)
  *   bit 5     also read through fcs_read_events_f32
  *   bit 6     read column-major (FCS_VALUES_COLUMNS)
+ *   bit 7     open through a pipe (fcs_open("/dev/fd/N")) instead of
+ *             fcs_open_mem: the sequential path tools take for stdin,
+ *             including the spill to a temporary file for several data sets
  *
  * Besides the sanitizers, the harness checks contracts of reader.h and
  * aborts (a "crash" for libFuzzer) when one is broken:
@@ -31,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fcs/reader.h"
 
@@ -178,6 +182,31 @@ static void walk_events(fcs_reader *r, unsigned opt, size_t input_len, int gzipp
                         MAX_VALUES);
 }
 
+/* Open the image as a pipe would deliver it. A pipe holds 64 KiB without a
+ * reader, and -max_len=65536 keeps the image (input minus the option byte)
+ * below that, so the whole image is written before fcs_open reads. Falls
+ * back to memory when the pipe cannot be made or the image is larger. */
+static int open_via_pipe(fcs_reader **r, const uint8_t *img, size_t len,
+                         const fcs_read_opts *o, fcs_error *err)
+{
+    int fds[2];
+    if (len >= 65536 || pipe(fds) != 0)
+        return fcs_open_mem(r, img, len, "fuzz-input", o, err);
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fds[1], img + done, len - done);
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    close(fds[1]);
+    char path[32];
+    snprintf(path, sizeof path, "/dev/fd/%d", fds[0]);
+    int rc = fcs_open(r, path, o, err);
+    close(fds[0]); /* the reader opened its own descriptor on the pipe */
+    return rc;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -195,7 +224,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fcs_reader *r = NULL;
     fcs_error err;
     memset(&err, 0, sizeof err);
-    int rc = fcs_open_mem(&r, img, len, "fuzz-input", &o, &err);
+    int rc = (opt & 128u) ? open_via_pipe(&r, img, len, &o, &err)
+                          : fcs_open_mem(&r, img, len, "fuzz-input", &o, &err);
     if (rc != FCS_OK) {
         CHECK(r == NULL && rc < 0);
         touch(err.msg);

@@ -13,6 +13,7 @@ the FCS image.
     bits 2-4  events per fcs_read_events call - 1 (1..8)
     bit 5  also read through fcs_read_events_f32
     bit 6  read column-major (FCS_VALUES_COLUMNS)
+    bit 7  open through a pipe (the sequential stdin path) instead of memory
 tests/tools/fuzz_seeds.sh maps bits 0 and 1 to fcs-info --strict /
 --metadata-only when it replays a seed through the tools.
 
@@ -25,7 +26,7 @@ import os
 import struct
 import sys
 
-STRICT, METADATA, F32, COLUMNS = 1, 2, 32, 64
+STRICT, METADATA, F32, COLUMNS, PIPE = 1, 2, 32, 64, 128
 
 
 def chunk_bits(n):
@@ -259,9 +260,12 @@ def seeds():
     out["fcs31-spillover-names-only"] = (0, build_dataset(
         params=[P("FL2-A"), P("FL4-A")], events=[[1, 2]],
         extra=[("$SPILLOVER", "2,FL2-A,FL4-A")]))
-    out["fcs20-comp-and-dfc"] = (0, build_dataset(
+    out["fcs20-comp"] = (0, build_dataset(
         version="FCS2.0", params=[P("FL1-H"), P("FL2-H")], events=[[1, 2]],
-        extra=[("$COMP", "1,0.1,0.2,1"), ("$DFC1TO2", "12.5"), ("$DFC2TO1", "1.5")]))
+        extra=[("$COMP", "2,1,0.1,0.2,1")]))
+    out["fcs20-dfc"] = (0, build_dataset(
+        version="FCS2.0", params=[P("FL1-H"), P("FL2-H"), P("FL3-H")], events=[[1, 2, 3]],
+        extra=[("$DFC1TO2", "12.5"), ("$DFC2TO1", "1.5"), ("$DFC3TO1", "0.0")]))
     out["fcs32-int16"] = (0, build_dataset(
         version="FCS3.2", params=[P("A"), P("B")], events=[[1, 2], [3, 4]],
         extra=[("$CYT", "seed 3.2")]))
@@ -291,6 +295,8 @@ def seeds():
     out["fcs31-float-log-pne"] = (0, build_dataset(
         datatype="F", params=[P("FL1-A", 32, 262144, "5,1"), P("SSC-A", 32, 262144, g="0.5")],
         events=[[10.0, 20.0], [-3.0, 1e5]], extra=[("$TIMESTEP", "xxxxxxxxx")]))
+    out["fcs30-two-datasets-pipe"] = (PIPE | chunk_bits(2), out["fcs30-two-datasets"][1])
+    out["fcs31-int16-pipe"] = (PIPE, out["fcs31-int16-le-spillover"][1])
     out["fcs30-zero-events"] = (0, build_dataset(version="FCS3.0", params=[P("A")], events=[]))
     return out
 

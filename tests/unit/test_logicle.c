@@ -68,7 +68,10 @@ static gml gml_logicle(double T, double W, double M, double A)
 }
 
 /* B(y) for y >= x1 (the reflected half is B(y) = -B(2 x1 - y)). */
-static double gml_B(const gml *g, double y) { return g->a * exp(g->b * y) - g->c * exp(-g->d * y) + g->f; }
+static double gml_B(const gml *g, double y)
+{
+    return g->a * exp(g->b * y) - g->c * exp(-g->d * y) + g->f;
+}
 
 static gml gml_hyperlog(double T, double W, double M, double A)
 {
@@ -91,8 +94,8 @@ static double gml_EH(const gml *g, double y) { return g->a * exp(g->b * y) + g->
 static void test_gatingml_formulas(void **state)
 {
     (void)state;
-    double sets[][4] = {{262144, 0.5, 4.5, 0}, {262144, 1, 4.5, 0},  {1000, 0.1, 4.5, 0},
-                        {262144, 0.5, 4.5, 1}, {10000, 0.3, 4, 0},   {10000, 1, 4, 0.5},
+    double sets[][4] = {{262144, 0.5, 4.5, 0},     {262144, 1, 4.5, 0}, {1000, 0.1, 4.5, 0},
+                        {262144, 0.5, 4.5, 1},     {10000, 0.3, 4, 0},  {10000, 1, 4, 0.5},
                         {471646.273, 1.8, 4.5, 0}, {262144, 0, 4.5, 0}, {10000, 0.5, 4.5, -0.5}};
     for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
         double T = sets[s][0], W = sets[s][1], M = sets[s][2], A = sets[s][3];
@@ -116,7 +119,8 @@ static void test_gatingml_formulas(void **state)
         }
         fcs_transform_free(t);
     }
-    double hsets[][4] = {{1000, 1, 4, 0}, {10000, 1, 4.5, 0}, {262144, 0.5, 4.5, 1}, {10000, 0.2, 4, -0.2}};
+    double hsets[][4] = {
+        {1000, 1, 4, 0}, {10000, 1, 4.5, 0}, {262144, 0.5, 4.5, 1}, {10000, 0.2, 4, -0.2}};
     for (size_t s = 0; s < sizeof hsets / sizeof hsets[0]; s++) {
         double T = hsets[s][0], W = hsets[s][1], M = hsets[s][2], A = hsets[s][3];
         char text[128];
@@ -142,8 +146,7 @@ static void test_logicle_properties(void **state)
     fcs_transform *t = parse_ok("logicle(T=262144,W=0.5,M=4.5,A=0)");
     assert_true(fwd(t, 0) == 1.0 / 9.0); /* x1 = W/(M+A) = 1/9 */
     assert_true(inv(t, 1.0 / 9.0) == 0.0);
-    for (double x = 0.25; x < 1e7; x *= 1.7)
-        assert_close(fwd(t, -x) + fwd(t, x), 2.0 / 9.0, 2e-16);
+    for (double x = 0.25; x < 1e7; x *= 1.7) assert_close(fwd(t, -x) + fwd(t, x), 2.0 / 9.0, 2e-16);
     fcs_transform_free(t);
     /* W = 0: B(x1 + t) = T sinh(b t) / sinh(M ln 10): fasinh(T, M, A) */
     fcs_transform *l = parse_ok("logicle(T=10000,W=0,M=4,A=1)");
@@ -210,7 +213,8 @@ static void test_reference_values(void **state)
         double y_fast = fwd(t, x); /* table path, as arrays are transformed */
         double x1 = fwd(t, 0);
         if (!strncmp(tol, "abs 1e-6", 8)) {
-            if (!(fabs(y_fast - e) <= 1e-6)) fprintf(stderr, "%s(%g) = %.10g want %.10g\n", text, x, y_fast, e);
+            if (!(fabs(y_fast - e) <= 1e-6))
+                fprintf(stderr, "%s(%g) = %.10g want %.10g\n", text, x, y_fast, e);
             assert_true(fabs(y_fast - e) <= 1e-6);
             if (fabs(y_fast - e) > worst_abs) worst_abs = fabs(y_fast - e);
         } else {
@@ -304,7 +308,8 @@ static void test_biex_vs_logicle(void **state)
             double d = fabs(fwd(b, x) - fwd(l, x)) * 4096;
             if (d > worst) worst = d;
         }
-        printf("# %s vs %s: %.2f channel(s) of 4096 at most\n", cases[c].biex, cases[c].logicle, worst);
+        printf("# %s vs %s: %.2f channel(s) of 4096 at most\n", cases[c].biex, cases[c].logicle,
+               worst);
         assert_true(worst < cases[c].max_channels);
         fcs_transform_free(b);
         fcs_transform_free(l);
@@ -314,14 +319,22 @@ static void test_biex_vs_logicle(void **state)
 /* ---- fast tables against the exact solver --------------------------------- */
 
 static const char *SETS[] = {
-    "logicle(T=262144,W=0.5,M=4.5,A=0)", "logicle(T=262144,W=1,M=4.5,A=0)",
-    "logicle(T=1000,W=0.1,M=4.5,A=0)",   "logicle(T=262144,W=0.5,M=4.5,A=1)",
-    "logicle(T=10000,W=0.3,M=4,A=0)",    "logicle(T=471646.273,W=1.8,M=4.5,A=0)",
-    "logicle(T=2669534.502,W=1.25,M=4.5,A=0)", "logicle(T=262144,W=0,M=4.5,A=0)",
-    "logicle(T=10000,W=0.5,M=4.5,A=-0.5)", "logicle(T=262144,W=2.25,M=4.5,A=0)",
-    "logicle(T=4194304,W=0.8,M=6,A=0.3)", "hyperlog(T=262144,W=0.5,M=4.5,A=0)",
-    "hyperlog(T=1000,W=1,M=4,A=0)",      "hyperlog(T=10000,W=0.2,M=4,A=-0.2)",
-    "biex",                              "biex(width=-7.943282,pos=4.41854,neg=1)",
+    "logicle(T=262144,W=0.5,M=4.5,A=0)",
+    "logicle(T=262144,W=1,M=4.5,A=0)",
+    "logicle(T=1000,W=0.1,M=4.5,A=0)",
+    "logicle(T=262144,W=0.5,M=4.5,A=1)",
+    "logicle(T=10000,W=0.3,M=4,A=0)",
+    "logicle(T=471646.273,W=1.8,M=4.5,A=0)",
+    "logicle(T=2669534.502,W=1.25,M=4.5,A=0)",
+    "logicle(T=262144,W=0,M=4.5,A=0)",
+    "logicle(T=10000,W=0.5,M=4.5,A=-0.5)",
+    "logicle(T=262144,W=2.25,M=4.5,A=0)",
+    "logicle(T=4194304,W=0.8,M=6,A=0.3)",
+    "hyperlog(T=262144,W=0.5,M=4.5,A=0)",
+    "hyperlog(T=1000,W=1,M=4,A=0)",
+    "hyperlog(T=10000,W=0.2,M=4,A=-0.2)",
+    "biex",
+    "biex(width=-7.943282,pos=4.41854,neg=1)",
     "biex(width=-1000,pos=4.5,neg=0.5,max=100000)",
 };
 #define N_SETS (sizeof SETS / sizeof SETS[0])
@@ -366,8 +379,8 @@ static size_t make_inputs(double *x, size_t max, double x_hi)
         x[n++] = nextafter(edge, 0);
         x[n++] = -edge;
     }
-    double special[] = {0.0, -0.0, NAN, INFINITY, -INFINITY, 1e300, -1e300, DBL_MAX, -DBL_MAX,
-                        DBL_MIN, 5e-324, x_hi, -x_hi, 1e20};
+    double special[] = {0.0,     -0.0,     NAN,     INFINITY, -INFINITY, 1e300, -1e300,
+                        DBL_MAX, -DBL_MAX, DBL_MIN, 5e-324,   x_hi,      -x_hi, 1e20};
     for (size_t i = 0; i < sizeof special / sizeof special[0] && n < max; i++) x[n++] = special[i];
     return n;
 }
@@ -403,7 +416,9 @@ static void test_fast_vs_exact(void **state)
         fcs_bx_forward(bx, y, n);
         for (size_t i = 0; i < n; i++) {
             double e = ulps(y[i], fcs_bx_forward_exact(bx, x[i]), x1);
-            if (!(e <= 4)) fprintf(stderr, "%s: forward(%.17g) = %.17g, exact %.17g\n", SETS[s], x[i], y[i], fcs_bx_forward_exact(bx, x[i]));
+            if (!(e <= 4))
+                fprintf(stderr, "%s: forward(%.17g) = %.17g, exact %.17g\n", SETS[s], x[i], y[i],
+                        fcs_bx_forward_exact(bx, x[i]));
             assert_true(e <= 4);
             if (e > wf) wf = e;
         }
@@ -419,14 +434,17 @@ static void test_fast_vs_exact(void **state)
             }
             double e = fabs(z[i] - ex) / (DBL_EPSILON * fmax(fabs(ex), DBL_MIN));
             double allowed = 4 + 2 * fabs(y[i] - x1) * 25; /* b <= 25 for these sets */
-            if (!(e <= allowed)) fprintf(stderr, "%s: inverse(%.17g) = %.17g, exact %.17g\n", SETS[s], y[i], z[i], ex);
+            if (!(e <= allowed))
+                fprintf(stderr, "%s: inverse(%.17g) = %.17g, exact %.17g\n", SETS[s], y[i], z[i],
+                        ex);
             assert_true(e <= allowed);
             double rel = e / (1 + 2 * fabs(y[i] - x1) * 25);
             if (rel > wi) wi = rel;
         }
         printf("# %-44s %6zu values: forward <= %.2f ulp, inverse <= %.2f ulp/(1+50|t|); "
                "tables %zu+%zu (%zu KiB), Newton bound %.1e\n",
-               SETS[s], n, wf, wi, st.fwd_buckets, st.inv_nodes, st.bytes / 1024, st.fwd_newton_bound);
+               SETS[s], n, wf, wi, st.fwd_buckets, st.inv_nodes, st.bytes / 1024,
+               st.fwd_newton_bound);
         if (wf > worst_f) worst_f = wf;
         if (wi > worst_i) worst_i = wi;
         fcs_bx_free(bx);
@@ -455,7 +473,8 @@ static void test_isa_identical(void **state)
             x[i] = (i % 3 ? 1 : -1) * pow(10.0, -3 + 11 * u);
         }
         double special[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1e300, st.x_hi, -st.x_hi};
-        for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) x[(i * 4999) % N] = special[i];
+        for (size_t i = 0; i < sizeof special / sizeof special[0]; i++)
+            x[(i * 4999) % N] = special[i];
         for (int i = 0; i < N; i++) xf[i] = (float)x[i];
         int paths = 0;
         for (int isa = FCS_BX_BASE; isa <= FCS_BX_AVX512; isa++) {
@@ -508,7 +527,8 @@ static void test_float_path(void **state)
             float want = (float)fcs_bx_forward_exact(bx, x[i]);
             if (y[i] != want) {
                 off++;
-                assert_true(y[i] == nextafterf(want, INFINITY) || y[i] == nextafterf(want, -INFINITY));
+                assert_true(y[i] == nextafterf(want, INFINITY) ||
+                            y[i] == nextafterf(want, -INFINITY));
             }
         }
         /* and inverse of those */
@@ -520,10 +540,14 @@ static void test_float_path(void **state)
             float want = (float)fcs_bx_inverse_exact(bx, y[i]);
             if (z[i] != want) {
                 off_i++;
-                assert_true(z[i] == nextafterf(want, INFINITY) || z[i] == nextafterf(want, -INFINITY));
+                assert_true(z[i] == nextafterf(want, INFINITY) ||
+                            z[i] == nextafterf(want, -INFINITY));
             }
         }
-        if (s < 2) printf("# float %s: %d/%d forward and %d inverse values 1 ulp off the rounded exact value\n", SETS[s], off, N, off_i);
+        if (s < 2)
+            printf("# float %s: %d/%d forward and %d inverse values 1 ulp off the rounded exact "
+                   "value\n",
+                   SETS[s], off, N, off_i);
         fcs_bx_free(bx);
     }
     free(x);
@@ -567,14 +591,10 @@ static void test_round_trip_dense(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gatingml_formulas),
-        cmocka_unit_test(test_logicle_properties),
-        cmocka_unit_test(test_reference_values),
-        cmocka_unit_test(test_biex_flowjo_table),
-        cmocka_unit_test(test_biex_vs_logicle),
-        cmocka_unit_test(test_fast_vs_exact),
-        cmocka_unit_test(test_isa_identical),
-        cmocka_unit_test(test_float_path),
+        cmocka_unit_test(test_gatingml_formulas), cmocka_unit_test(test_logicle_properties),
+        cmocka_unit_test(test_reference_values),  cmocka_unit_test(test_biex_flowjo_table),
+        cmocka_unit_test(test_biex_vs_logicle),   cmocka_unit_test(test_fast_vs_exact),
+        cmocka_unit_test(test_isa_identical),     cmocka_unit_test(test_float_path),
         cmocka_unit_test(test_round_trip_dense),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,6 +171,28 @@ static void test_int16_both_orders(void **state)
     }
 }
 
+/* Mask boundaries: b = bit_length(ceil($PnR) - 1), applied when b < width. */
+static void test_mask_boundaries(void **state)
+{
+    (void)state;
+    const char *ranges[6] = {"32768", "32769", "1", "1000.5", "0.3", "65536"};
+    const uint64_t masks[6] = {32767, UINT64_MAX, 0, 1023, 0, UINT64_MAX};
+    for (int k = 0; k < 6; k++) {
+        char t[512];
+        int_text(t, "", 16, 16, ranges[k], "1024", "1,2", 1);
+        uint8_t d[4] = {0xFF, 0xFF, 0xFF, 0xFF};
+        img im = build("FCS3.0", t, d, 4, 0, 0);
+        fcs_reader *r = open_img(im, NULL);
+        assert_true(fcs_param_info(r, 0)->mask == masks[k]);
+        double v[2];
+        assert_int_equal(fcs_read_events(r, v, 1, FCS_VALUES_RAW), 1);
+        assert_true(v[0] == (double)(0xFFFF & masks[k]));
+        assert_true(v[1] == 1023);
+        fcs_close(r);
+        free(im.p);
+    }
+}
+
 static void test_int24_and_wide(void **state)
 {
     (void)state;
@@ -775,6 +797,11 @@ static void test_hostile_sizes(void **state)
     par[5] = '9'; /* 9 parameters, keywords for 2 */
     assert_int_equal(open_rc(im, NULL, msg), FCS_EFORMAT);
     free(im.p);
+    sprintf(t, "/$PAR/3/$TOT/1/$DATATYPE/I/$BYTEORD/1,2/$MODE/L/$P1B/16/$P2B/16/$X/1/$Y/2/");
+    im = build("FCS3.0", t, d, 4, 0, 0);
+    assert_int_equal(open_rc(im, NULL, msg), FCS_EFORMAT);
+    assert_string_equal(msg, "img.fcs: $PAR is 3 but required keyword $P3B is missing");
+    free(im.p);
     sprintf(t, "/$PAR/2000000000/$TOT/1/$DATATYPE/I/$BYTEORD/1,2/$MODE/L/$P1B/16/");
     im = build("FCS3.0", t, d, 4, 0, 0);
     assert_int_equal(open_rc(im, NULL, msg), FCS_EFORMAT);
@@ -856,6 +883,24 @@ static void test_names_and_lookup(void **state)
     im = build("FCS3.0", t3, d, 2, 0, 0);
     r = open_img(im, NULL);
     assert_true(has_warning(r, "missing-name"));
+    fcs_close(r);
+    free(im.p);
+
+    /* per-parameter repairs are gathered: one line per repair name */
+    const char *t4 = "/$PAR/3/$TOT/1/$DATATYPE/I/$BYTEORD/1,2/$MODE/L/$P1B/16/$P2B/16/$P3B/16/"
+                     "$P1E/2,0/$P3E/3,0/";
+    uint8_t d6[6] = {0};
+    im = build("FCS3.0", t4, d6, 6, 0, 0);
+    r = open_img(im, NULL);
+    assert_int_equal(fcs_n_warnings(r), 3);
+    assert_string_equal(fcs_warning(r, 0), "missing-range: $P1R absent; no range mask, no log "
+                                           "scaling (and 2 more parameter(s))");
+    assert_string_equal(fcs_warning(r, 1), "log-offset-zero: $P1E '2,0' has f1>0 and f2=0; read "
+                                           "as 2,1 (and 1 more parameter(s))");
+    assert_string_equal(fcs_warning(r, 2), "missing-name: $P1N absent (required by FCS 3.x) (and "
+                                           "2 more parameter(s))");
+    assert_null(fcs_warning(r, 3));
+    assert_true(fcs_param_info(r, 2)->log_offset == 1);
     fcs_close(r);
     free(im.p);
 }
@@ -1170,6 +1215,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_int16_both_orders),
+        cmocka_unit_test(test_mask_boundaries),
         cmocka_unit_test(test_int24_and_wide),
         cmocka_unit_test(test_int_mixed_widths),
         cmocka_unit_test(test_int10_in_16bit_words),

@@ -112,8 +112,19 @@ static void test_files(void **state)
         assert_int_equal(fcs_source_view(s, 0, 1, &p, &got, &e), FCS_EUNSUPPORTED);
         fcs_source_close(s);
     }
+    /* stdin redirected from a regular file is mapped: seekable */
+    FILE *f = fopen(plain, "rb");
+    int saved = dup(STDIN_FILENO);
+    dup2(fileno(f), STDIN_FILENO);
     fcs_source *s;
     fcs_error e;
+    assert_int_equal(fcs_source_open_path(&s, "-", 0, &e), FCS_OK);
+    assert_true(fcs_source_seekable(s));
+    check_forward(s, d, LEN);
+    fcs_source_close(s);
+    dup2(saved, STDIN_FILENO);
+    close(saved);
+    fclose(f);
     assert_int_equal(fcs_source_open_path(&s, "/nonexistent/file", 0, &e), FCS_EIO);
     assert_non_null(strstr(e.msg, "cannot open"));
     unlink(plain);

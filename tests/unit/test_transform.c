@@ -68,7 +68,8 @@ static void test_parse_forms(void **state)
         {"Logicle(10000, W=1, A=0.5, M=4)", "logicle(T=10000,W=1,M=4,A=0.5)"},
         {"hyperlog(T=10000,W=1,M=4.5,A=0)", "hyperlog(T=10000,W=1,M=4.5,A=0)"},
         {"biex", "biex(width=-10,pos=4.41854,neg=0,max=262144.000029)"},
-        {"biex(width=-100, neg=1, maxRange=100000)", "biex(width=-100,pos=4.41854,neg=1,max=100000)"},
+        {"biex(width=-100, neg=1, maxRange=100000)",
+         "biex(width=-100,pos=4.41854,neg=1,max=100000)"},
         {"logicle(T=2.5e5)", "logicle(T=250000,W=0.5,M=4.5,A=0)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -196,8 +197,10 @@ static void test_constructors(void **state)
     assert_int_equal(fcs_transform_new_fratio(2.7, -100, -300, &t, &err), FCS_OK);
     assert_string_equal(fcs_transform_string(t), "fratio(A=2.7,B=-100,C=-300)");
     fcs_transform_free(t);
-    assert_int_equal(fcs_transform_new_biex(-7.943282, 4.41854, 1, 262144.000029, &t, &err), FCS_OK);
-    assert_string_equal(fcs_transform_string(t), "biex(width=-7.943282,pos=4.41854,neg=1,max=262144.000029)");
+    assert_int_equal(fcs_transform_new_biex(-7.943282, 4.41854, 1, 262144.000029, &t, &err),
+                     FCS_OK);
+    assert_string_equal(fcs_transform_string(t),
+                        "biex(width=-7.943282,pos=4.41854,neg=1,max=262144.000029)");
     fcs_transform_free(t);
     assert_int_equal(fcs_transform_new_linear(1, 0, NULL, &err), FCS_EINVAL);
 }
@@ -212,8 +215,12 @@ static void test_string_round_trip(void **state)
         "logicle(T=471646.273,W=1.8,M=4.5,A=0)",
         "hyperlog(T=10000,W=0.7,M=4.4,A=0.2)",
         "biex(width=-7.943282,pos=4.41854,neg=1,max=262144.000029)",
-        "fasinh(T=1000,M=4,A=1)", "flog(T=10000,M=5)", "flin(T=10000,A=500)",
-        "asinh(0.1)", "linear(3.0000000000000004,-1e-300)", "log(2.718281828459045)",
+        "fasinh(T=1000,M=4,A=1)",
+        "flog(T=10000,M=5)",
+        "flin(T=10000,A=500)",
+        "asinh(0.1)",
+        "linear(3.0000000000000004,-1e-300)",
+        "log(2.718281828459045)",
     };
     double xs[] = {-1e6, -1000, -10, -0.5, 0, 1e-3, 0.5, 7, 100, 3162, 262144, 1e7};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
@@ -301,8 +308,15 @@ static void test_closed_form_values(void **state)
 static void test_special_values(void **state)
 {
     (void)state;
-    const char *texts[] = {"linear(2,1)", "asinh(5)", "flin(T=100,A=1)", "fasinh(T=100,M=2,A=0)",
-                           "logicle", "hyperlog", "biex", "flog(100,2)", "log"};
+    const char *texts[] = {"linear(2,1)",
+                           "asinh(5)",
+                           "flin(T=100,A=1)",
+                           "fasinh(T=100,M=2,A=0)",
+                           "logicle",
+                           "hyperlog",
+                           "biex",
+                           "flog(100,2)",
+                           "log"};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         fcs_transform *t = parse_ok(texts[i]);
         assert_true(isnan(fwd(t, NAN)));
@@ -326,7 +340,7 @@ static void test_fratio(void **state)
     fcs_transform *t = parse_ok("fratio(A=2,B=1,C=3)");
     double x[3] = {5, 1, -7}, z[3] = {7, 4, 3.5};
     assert_int_equal(fcs_transform_apply2(t, x, z, 3), FCS_OK);
-    assert_true(x[0] == 2.0);  /* 2 (5-1)/(7-3) */
+    assert_true(x[0] == 2.0); /* 2 (5-1)/(7-3) */
     assert_true(x[1] == 0.0);
     assert_true(x[2] == -32.0); /* 2 (-8)/0.5 */
     assert_int_equal(fcs_transform_inverse2(t, x, z, 3), FCS_OK);
@@ -411,8 +425,9 @@ static void test_round_trip_dense(void **state)
 static void test_float_arrays(void **state)
 {
     (void)state;
-    const char *texts[] = {"linear(2,1)", "asinh(150)", "flin(T=10000,A=500)",
-                           "fasinh(T=1000,M=4,A=1)", "flog(T=10000,M=5)", "log"};
+    const char *texts[] = {"linear(2,1)",         "asinh(150)",
+                           "flin(T=10000,A=500)", "fasinh(T=1000,M=4,A=1)",
+                           "flog(T=10000,M=5)",   "log"};
     float xf[7] = {-1000.5f, -3.25f, 0.0f, 0.001f, 42.0f, 9999.0f, 262144.0f};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         fcs_transform *t = parse_ok(texts[i]);
@@ -543,7 +558,8 @@ static void test_reference_closed_forms(void **state)
         else if (isinf(e))
             assert_true(y == e);
         else {
-            if (!(fabs(y - e) <= 1e-6)) fprintf(stderr, "%s(%g) = %.10g, want %.10g\n", text, x, y, e);
+            if (!(fabs(y - e) <= 1e-6))
+                fprintf(stderr, "%s(%g) = %.10g, want %.10g\n", text, x, y, e);
             assert_true(fabs(y - e) <= 1e-6);
         }
         rows++;
