@@ -463,7 +463,11 @@ int fcs_cli_parse_u64(const char *arg, const char *opt, uint64_t *out)
  * fcs-export slow; here both steps are exact integer arithmetic on
  * v = m * 2^e: the candidate N = round(v * 10^s) and the test that
  * N * 10^-s lies inside v's rounding interval (the midpoints to its
- * neighbours; ties go to the even mantissa, as strtod rounds). Values whose
+ * neighbours; ties go to the even mantissa, as strtod rounds). (Like the
+ * printf search it replaces, it takes the nearest P-digit decimal; at an
+ * exact power of two, whose lower neighbour is closer, a P-digit decimal
+ * above v can read back while the nearest one below does not, and P+1
+ * digits are printed.) Values whose
  * scaling does not fit 128 bits (far outside the range of cytometry data)
  * take the printf/strtod path.
  */
@@ -480,6 +484,11 @@ static const uint64_t POW10[18] = {
     1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
     1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
     100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL};
+
+/* 10^0 .. 10^22, all exact in double. */
+static const double POW10_D[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* A positive finite binary value m * 2^e, and whether the gap to the next
  * smaller value is half the gap to the next larger (at a power of two). */
@@ -618,6 +627,12 @@ static int emit_g(char *buf, int negative, uint64_t n, int prec, int e10)
 static int exact_e10(const struct binfp *b, double mag, int *e10)
 {
     int e = (int)floor(log10(mag));
+    if (e >= 0 && e <= 21) { /* 10^0..10^22 are exact doubles: compare directly */
+        e -= mag < (double)POW10_D[e];
+        e += mag >= (double)POW10_D[e + 1];
+        *e10 = e;
+        return 0;
+    }
     for (int tries = 0; tries < 4; tries++) {
         fcs_u128 q;
         int exact;
@@ -635,7 +650,7 @@ static int exact_e10(const struct binfp *b, double mag, int *e10)
 /* The shortest text for precisions pmin..pmax, or -1 (use the slow path). */
 static int shortest_g(char *buf, const struct binfp *b, int negative, double mag, int pmin, int pmax)
 {
-    int e10;
+    int e10 = 0;
     if (exact_e10(b, mag, &e10)) return -1;
     for (int prec = pmin; prec <= pmax; prec++) {
         fcs_u128 n;

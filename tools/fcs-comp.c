@@ -544,6 +544,24 @@ static int is_identity(const fcs_matrix *m)
     return 1;
 }
 
+/* Spillover is linear in the detector signal: compensating values that
+ * fcs-xform has already transformed (logicle, asinh, ...) would be wrong. */
+static int check_linear(const struct comp_run *x)
+{
+    char key[48], buf[32];
+    for (size_t i = 0; i < fcs_comp_n_inputs(x->c); i++) {
+        size_t p = (size_t)fcs_comp_input_param(x->c, i);
+        snprintf(key, sizeof key, "LIBFCS_P%zuTRANSFORM", p + 1);
+        const char *t = fcs_keyword(x->r, key);
+        if (t)
+            return fcs_cli_error(x->o->input, "channel %s is transformed (%s=%.100s): %s needs "
+                                 "linear values; run fcs-comp before fcs-xform",
+                                 param_name(fcs_param_info(x->r, p), p, buf, sizeof buf), key, t,
+                                 x->undo ? "decompensation" : "compensation");
+    }
+    return 0;
+}
+
 static void report_warnings(const struct comp_run *x)
 {
     for (size_t i = 0; i < fcs_comp_n_warnings(x->c); i++)
@@ -910,6 +928,7 @@ static int run(const struct comp_opts *o)
     int rc = fcs_cli_refuse_tty(o->output);
     if (!rc) rc = open_input(&x);
     if (!rc) rc = plan(&x);
+    if (!rc) rc = check_linear(&x);
     if (!rc) report_warnings(&x);
     if (!rc) rc = layout(&x);
     if (!rc && x.spectral) rc = check_names(&x);

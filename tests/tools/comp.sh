@@ -268,6 +268,21 @@ case "$(kw "$W/v.fcs" LIBFCS_TOOL)" in "fcs-comp "*) ;; *) bad "LIBFCS_TOOL miss
 case "$(kw "$W/v.fcs" LIBFCS_COMMAND)" in "fcs-comp -m "*) ;; *) bad "LIBFCS_COMMAND missing";; esac
 [ "$(kw "$W/c.fcs" LIBFCS_TOOL)" = "<absent>" ] || bad "--no-version wrote LIBFCS_TOOL"
 
+# --decompensate -m replaces every spillover keyword of the input (SPILL, $DFCiTOj)
+$REF write "$W/dfc.fcs" '{"params":[["FL1-H",null,1024],["FL2-H",null,1024]],"events":[[100,50],[8,4]],
+  "keywords":[["$DFC1TO2","10"],["$DFC2TO1","5"],["SPILL","2,FL1-H,FL2-H,1,0.2,0.1,1"]]}'
+printf 'FL1-H,FL2-H\n1,0.5\n0.5,1\n' >"$W/mfl.csv"
+expect 0 "warning: SPILL of the input is replaced by the matrix of $W/mfl.csv" \
+    $COMP --no-version --decompensate -m "$W/mfl.csv" -o "$W/dfcd.fcs" "$W/dfc.fcs"
+$INFO --json "$W/dfcd.fcs" >"$W/info.json"
+[ "$($REF spill "$W/info.json")" = '["$SPILLOVER", ["FL1-H", "FL2-H"], [[1, 0.5], [0.5, 1]]]' ] ||
+    bad "--decompensate -m: new \$SPILLOVER: $($REF spill "$W/info.json")"
+for k in SPILL '$DFC1TO2' '$DFC2TO1'; do
+    [ "$(kw "$W/dfcd.fcs" "$k")" = "<absent>" ] || bad "--decompensate -m kept $k"
+done
+$EXPORT "$W/dfcd.fcs" >"$W/dfcd.tsv"
+$REF hand "$W/dfcd.tsv" '[[125,100],[10,8]]' || bad "--decompensate -m: values are not t x S"
+
 # ---- 3. twice: refused; --force chains; --decompensate undoes one record at a time ----------
 expect 1 "already compensated (LIBFCS_COMP: compensate with \$SPILLOVER); --force" $COMP "$W/c.fcs"
 expect 1 "already compensated" $COMP -m "$W/m4.csv" "$W/c.fcs"
@@ -334,6 +349,16 @@ $REF write "$W/u.fcs" '{"params":'"$HAND_PARAMS"',"events":'"$HAND_EVENTS"',
   "keywords":[["$SPILLOVER","2,FITC-A,PE-A"]]}'
 expect 1 "no usable spillover matrix (spillover-unparseable:" $COMP "$W/u.fcs"
 expect 1 "no data set 2" $COMP -d 2 -m "$W/m2.csv" "$W/t.fcs"
+# transformed channels are not linear any more: refused
+if [ -x "$FCS_BIN/fcs-xform" ]; then
+    "$FCS_BIN/fcs-xform" --no-version -t 'asinh(150):CD3' "$W/t.fcs" >"$W/x.fcs"
+    expect 1 "channel FITC-A is transformed (LIBFCS_P4TRANSFORM=asinh(cofactor=150)): compensation needs linear values" \
+        $COMP -m "$W/m4.csv" "$W/x.fcs"
+    printf 'APC-A,BV421-A\n1,0.1\n0.1,1\n' >"$W/mapc.csv" # channels that are still linear
+    expect 0 "" $COMP -m "$W/mapc.csv" "$W/x.fcs"
+else
+    echo "note: fcs-xform not built, transformed-input check skipped"
+fi
 # usage errors: exit 2
 expect 2 "-m cannot go with --spectral" $COMP -m "$W/m2.csv" --spectral "$W/spec.csv" "$W/t.fcs"
 expect 2 "--decompensate cannot go with --spectral" $COMP --decompensate --spectral "$W/spec.csv" "$W/t.fcs"

@@ -778,7 +778,7 @@ static int check_truth(const char *path, const uint8_t *m, size_t n, char *msg, 
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(msg, msz, "cannot open %s", path);
+        snprintf(msg, msz, "cannot open %.400s", path);
         return 0;
     }
     size_t bad = 0, first = 0, i;
