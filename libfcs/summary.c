@@ -868,8 +868,8 @@ static hid_t group(struct h5w *w, hid_t loc, const char *name, const char *type,
 
 static hsize_t chunk_len(hsize_t n, hsize_t max) { return n == 0 ? 1 : (n < max ? n : max); }
 
-/* A dataset of rank 1 or 2 (rows x cols), chunked, growable along rows;
- * numeric data gets shuffle + gzip. */
+/* A dataset of rank 1 or 2 (rows x cols), chunked, growable along rows,
+ * with shuffle + gzip. */
 static void dataset(struct h5w *w, hid_t loc, const char *name, hid_t ftype, hid_t mtype,
                     const void *data, hsize_t rows, hsize_t cols, int rank, const char *enc)
 {
@@ -877,8 +877,8 @@ static void dataset(struct h5w *w, hid_t loc, const char *name, hid_t ftype, hid
     hsize_t dims[2] = {rows, cols}, maxd[2] = {H5S_UNLIMITED, cols};
     hsize_t chunk[2] = {chunk_len(rows, rank == 1 ? 65536 : 256), chunk_len(cols, 1024)};
     hid_t sp = H5Screate_simple(rank, dims, maxd), dcpl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
-    int ok = sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0;
-    if (ok && ftype != w->str) ok = H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, 4) >= 0;
+    int ok = sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0 &&
+             H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, 4) >= 0;
     if (ok) d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     ok = d >= 0 && (rows * cols == 0 || H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
     if (!ok) w_fail(w, name);
@@ -888,9 +888,31 @@ static void dataset(struct h5w *w, hid_t loc, const char *name, hid_t ftype, hid
     if (sp >= 0) H5Sclose(sp);
 }
 
+/* A string column, as fixed-length UTF-8 (NUL-padded to the longest
+ * value): the tidy table repeats the same few strings millions of times,
+ * which gzip then stores in almost nothing, while variable-length strings
+ * cost a global-heap object each. h5py (asstr), anndata and rhdf5 read both. */
 static void col_str(struct h5w *w, hid_t g, const char *name, const char **v, size_t n)
 {
-    dataset(w, g, name, w->str, w->str, v, n, 1, 1, "string-array");
+    if (w->failed) return;
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(v[i]);
+        if (l > len) len = l;
+    }
+    uint64_t bytes;
+    char *buf = fcs_mul_ok(n ? n : 1, len, &bytes) || bytes > SIZE_MAX ? NULL : calloc(1, (size_t)bytes);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (!buf || t < 0 || H5Tset_size(t, len) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0 ||
+        H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        if (!w->failed) snprintf(w->what, sizeof w->what, "%s: out of memory", name);
+        w->failed = 1;
+    } else {
+        for (size_t i = 0; i < n; i++) memcpy(buf + i * len, v[i], strlen(v[i]));
+        dataset(w, g, name, t, t, buf, n, 1, 1, "string-array");
+    }
+    if (t >= 0) H5Tclose(t);
+    free(buf);
 }
 
 static void col_i64(struct h5w *w, hid_t g, const char *name, const int64_t *v, size_t n)
@@ -1277,7 +1299,66 @@ static hid_t open_ds(struct h5r *r, hid_t loc, const char *name)
     return d;
 }
 
-/* A 1-D string column of n entries, interned into out[]. */
+/* Fixed-length strings of `len` bytes each (NUL- or space-padded), interned. */
+static void intern_fixed(struct h5r *r, const char *buf, size_t n, size_t len, H5T_str_t pad,
+                         const char **out)
+{
+    char *one = malloc(len + 1);
+    if (!one) r_fail(r, FCS_ENOMEM, "out of memory");
+    for (size_t i = 0; one && i < n && r->rc == FCS_OK; i++) {
+        memcpy(one, buf + i * len, len);
+        one[len] = '\0';
+        size_t l = strlen(one);
+        while (pad == H5T_STR_SPACEPAD && l > 0 && one[l - 1] == ' ') one[--l] = '\0';
+        if (!(out[i] = intern(&r->s->pool, one))) r_fail(r, FCS_ENOMEM, "out of memory");
+    }
+    free(one);
+}
+
+static void read_vlen(struct h5r *r, hid_t d, const char *name, size_t n, const char **out)
+{
+    char **buf = calloc(n + 1, sizeof *buf), why[200];
+    if (!buf) {
+        r_fail(r, FCS_ENOMEM, "out of memory");
+        return;
+    }
+    if (n && H5Dread(d, r->str, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        r_fail(r, FCS_EFORMAT, "damaged summary: cannot read %s: %s", name, h5_reason(why));
+        free(buf);
+        return;
+    }
+    for (size_t i = 0; r->rc == FCS_OK && i < n; i++)
+        if (!(out[i] = intern(&r->s->pool, buf[i]))) r_fail(r, FCS_ENOMEM, "out of memory");
+    if (n) {
+        hid_t sp = H5Dget_space(d);
+        H5Dvlen_reclaim(r->str, sp, H5P_DEFAULT, buf);
+        H5Sclose(sp);
+    }
+    free(buf);
+}
+
+static void read_fixed(struct h5r *r, hid_t d, hid_t ft, const char *name, size_t n, const char **out)
+{
+    size_t len = H5Tget_size(ft);
+    uint64_t bytes;
+    char why[200];
+    if (len == 0 || len > 65536 || fcs_mul_ok(n ? n : 1, len, &bytes) || bytes > SIZE_MAX) {
+        r_fail(r, FCS_EFORMAT, "damaged summary: %s has strings of %zu bytes", name, len);
+        return;
+    }
+    char *buf = malloc((size_t)bytes);
+    hid_t mt = H5Tcopy(ft);
+    if (!buf || mt < 0) r_fail(r, FCS_ENOMEM, "out of memory");
+    else if (n && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        r_fail(r, FCS_EFORMAT, "damaged summary: cannot read %s: %s", name, h5_reason(why));
+    else
+        intern_fixed(r, buf, n, len, H5Tget_strpad(ft), out);
+    if (mt >= 0) H5Tclose(mt);
+    free(buf);
+}
+
+/* A 1-D string column of n entries (fixed-length or variable-length),
+ * interned into out[]. */
 static void read_strings(struct h5r *r, hid_t loc, const char *name, size_t n, const char **out)
 {
     hid_t d = open_ds(r, loc, name);
@@ -1287,24 +1368,12 @@ static void read_strings(struct h5r *r, hid_t loc, const char *name, size_t n, c
     if (ds_dims(r, d, name, 1, dims) == FCS_OK && dims[0] != n)
         r_fail(r, FCS_EFORMAT, "damaged summary: %s has %llu entries, expected %zu", name,
                (unsigned long long)dims[0], n);
-    if (r->rc == FCS_OK && (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) <= 0))
-        r_fail(r, FCS_EFORMAT, "damaged summary: %s is not a variable-length string column", name);
-    char **buf = r->rc == FCS_OK ? calloc(n + 1, sizeof *buf) : NULL;
-    if (r->rc == FCS_OK && !buf) r_fail(r, FCS_ENOMEM, "out of memory");
-    char why[200];
-    if (r->rc == FCS_OK && n && H5Dread(d, r->str, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        r_fail(r, FCS_EFORMAT, "damaged summary: cannot read %s: %s", name, h5_reason(why));
-        free(buf);
-        buf = NULL;
+    if (r->rc == FCS_OK && (ft < 0 || H5Tget_class(ft) != H5T_STRING))
+        r_fail(r, FCS_EFORMAT, "damaged summary: %s is not a string column", name);
+    if (r->rc == FCS_OK) {
+        if (H5Tis_variable_str(ft) > 0) read_vlen(r, d, name, n, out);
+        else read_fixed(r, d, ft, name, n, out);
     }
-    for (size_t i = 0; buf && r->rc == FCS_OK && i < n; i++)
-        if (!(out[i] = intern(&r->s->pool, buf[i]))) r_fail(r, FCS_ENOMEM, "out of memory");
-    if (buf && n) {
-        hid_t sp = H5Dget_space(d);
-        H5Dvlen_reclaim(r->str, sp, H5P_DEFAULT, buf);
-        H5Sclose(sp);
-    }
-    free(buf);
     if (ft >= 0) H5Tclose(ft);
     H5Dclose(d);
 }

@@ -376,7 +376,7 @@ static int comp_error(const struct comp_run *x, const char *what, int rc, fcs_er
 
 /* A square matrix file's rows must be its channels (FlowJo's row names are
  * the column names; the parser already put them in column order). */
-static int check_square_file(const struct comp_run *x, const fcs_matrix *m, const char *path)
+static int check_square_file(const fcs_matrix *m, const char *path)
 {
     size_t n = fcs_matrix_rows(m);
     if (n != fcs_matrix_cols(m))
@@ -390,7 +390,6 @@ static int check_square_file(const struct comp_run *x, const fcs_matrix *m, cons
                                  "spillover matrix must be its channels",
                                  i + 1, rn, i + 1, fcs_matrix_name(m, i));
     }
-    (void)x;
     return 0;
 }
 
@@ -412,7 +411,7 @@ static int build_from_file(struct comp_run *x, const char *path, int spectral)
         fcs_matrix_free(m);
         return FCS_CLI_EXIT_INPUT;
     }
-    if (!spectral && check_square_file(x, m, path)) {
+    if (!spectral && check_square_file(m, path)) {
         fcs_matrix_free(m);
         return FCS_CLI_EXIT_INPUT;
     }
@@ -626,7 +625,7 @@ static int check_names(const struct comp_run *x)
             if (strcasecmp(a, b) == 0)
                 return fcs_cli_error(x->o->input, "fluorochrome '%s' of %s has the name of "
                                      "%s '%s'; rename it in the spectrum matrix",
-                                     a, x->o->spectral,
+                                     a, fcs_cli_input_name(x->o->spectral),
                                      x->map[l] < 0 ? "fluorochrome" : "parameter", b);
         }
     }

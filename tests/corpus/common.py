@@ -97,7 +97,8 @@ class Result:
         if self.rc >= 128:
             return "killed by signal %d (%s)" % (self.rc - 128, self.first_err()[:200])
         if "Sanitizer" in self.err or "runtime error:" in self.err:
-            line = next((l for l in self.err_lines() if "Sanitizer" in l or "runtime error" in l), "")
+            line = next((l for l in self.err_lines()
+                         if "Sanitizer" in l or "runtime error" in l), "")
             return "sanitizer report: " + line[:200]
         return "exit %d: %s" % (self.rc, self.first_err()[:200])
 
@@ -106,7 +107,8 @@ def _sanitizer_env():
     """Make sanitizer findings fatal and visible even in a sanitizer build."""
     e = dict(os.environ)
     e["ASAN_OPTIONS"] = (e.get("ASAN_OPTIONS", "") + ":abort_on_error=1").lstrip(":")
-    e["UBSAN_OPTIONS"] = (e.get("UBSAN_OPTIONS", "") + ":print_stacktrace=1:halt_on_error=1").lstrip(":")
+    e["UBSAN_OPTIONS"] = (e.get("UBSAN_OPTIONS", "")
+                          + ":print_stacktrace=1:halt_on_error=1").lstrip(":")
     return e
 
 
@@ -469,7 +471,9 @@ def compare_scaled_export(exp, cols, d, p):
         # Export prints F data in float32 precision, also after scaling: each
         # scaled value may then be rounded by half a float32 ulp. That bound
         # is added to the README's 1e-9 (it is 0 for unscaled columns).
-        extra = F32_HALF_ULP * math.fsum(abs(v) for v in vals) if dt == "F" and rules[j] != "lin" else 0.0
+        extra = 0.0
+        if dt == "F" and rules[j] != "lin":
+            extra = F32_HALF_ULP * math.fsum(abs(v) for v in vals)
         if not close(s, es, abs_extra=extra):
             d.add(p + "scaled_col_sum[%d] (%s)" % (j, rules[j]), es, s)
 

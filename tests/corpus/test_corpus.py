@@ -50,7 +50,8 @@ def distinct(items):
             seen[c][3] += 1
         else:
             seen[c] = [field, e, g, 0]
-    return [(f, e, g + (" (same cause in %d more)" % n if n else "")) for f, e, g, n in seen.values()]
+    return [(f, e, g + (" (same cause in %d more)" % n if n else ""))
+            for f, e, g, n in seen.values()]
 
 
 def entries(env):

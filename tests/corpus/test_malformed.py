@@ -54,7 +54,8 @@ class Case:
         lines = res.err_lines()
         prefix = "%s: %s: " % (tool, self.path)
         if len(lines) != 1:
-            self.d.add(what + " stderr", "one line", "%d lines: %s" % (len(lines), " | ".join(lines)[:200]))
+            self.d.add(what + " stderr", "one line",
+                       "%d lines: %s" % (len(lines), " | ".join(lines)[:200]))
         elif not lines[0].startswith(prefix) or len(lines[0]) == len(prefix):
             self.d.add(what + " stderr", prefix + "<message>", lines[0])
         elif mention and mention.lower() not in lines[0].lower():

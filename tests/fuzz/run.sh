@@ -11,6 +11,8 @@
 #   BUILD    build directory (default: <repo>/build-fuzz)
 #   FUZZER   harness name    (default: fuzz_reader)
 #   NOBUILD  set to 1 to use the existing binary as is
+#   SEEDS    seed folder (default: tests/fuzz/seeds for fuzz_reader, none for others;
+#            other harnesses run in tests/fuzz/corpus-run/<harness>/)
 #
 # The seeds (tests/fuzz/seeds/*.seed, made by make_seeds.py) are copied into
 # tests/fuzz/corpus-run/corpus/ (git-ignored), which libFuzzer grows as it
@@ -55,9 +57,19 @@ if [ "${1:-}" = --replay ]; then
     exit $status
 fi
 
-run_dir=$here/corpus-run
+# The seeds are FCS images for fuzz_reader; another harness gets its own
+# corpus folder and the seeds named by SEEDS (a folder), if any.
+if [ "$fuzzer" = fuzz_reader ]; then
+    run_dir=$here/corpus-run
+    seeds=${SEEDS:-$here/seeds}
+else
+    run_dir=$here/corpus-run/$fuzzer
+    seeds=${SEEDS:-}
+fi
 mkdir -p "$run_dir/corpus" "$run_dir/artifacts"
-cp -n "$here"/seeds/*.seed "$run_dir/corpus/"
+if [ -n "$seeds" ]; then
+    cp -n "$seeds"/* "$run_dir/corpus/"
+fi
 [ $# -gt 0 ] || set -- -runs=100000
 # One job on one core: the machine is shared. Sizes: FCS seeds are tiny, but
 # 64 KiB lets the fuzzer grow multi-data-set and supplemental-TEXT inputs.

@@ -57,7 +57,8 @@ def write_fcs(path, spec):
     def text(begin, end):
         body = kw + [("$BEGINANALYSIS", "0"), ("$ENDANALYSIS", "0"), ("$BEGINSTEXT", "0"),
                      ("$ENDSTEXT", "0"), ("$BEGINDATA", str(begin)), ("$ENDDATA", str(end))]
-        return ("|" + "".join("%s|%s|" % (k, v) for k, v in body)).encode("latin-1")
+        esc = lambda x: str(x).replace("|", "||")  # a doubled delimiter is a literal one
+        return ("|" + "".join("%s|%s|" % (k, esc(v)) for k, v in body)).encode("latin-1")
     begin = 58 + len(text(0, 0)) + 40   # room for the offsets' digits
     t = text(begin, begin + len(data) - 1)
     t += b" " * (begin - 58 - len(t))
@@ -301,6 +302,17 @@ $EXPORT "$W/ccd.fcs" >"$W/ccd.tsv"
 $REF close "$W/c.tsv" "$W/ccd.tsv" "" 1e-5 || bad "first --decompensate: values"
 $COMP --no-version --decompensate "$W/ccd.fcs" | $EXPORT - >"$W/ccdd.tsv" || bad "second --decompensate failed"
 $REF close "$W/o.tsv" "$W/ccdd.tsv" "" 1e-4 || bad "second --decompensate: values are not the spilled ones"
+# names with the record's separators (; | \) are escaped and read back
+$REF write "$W/esc.fcs" '{"params":[["A;1",null,1024],["B|2\\x",null,1024]],"events":[[150,75],[50,40]],
+  "keywords":[["$SPILLOVER","2,A;1,B|2\\x,1,0.5,0.5,1"]]}'
+$COMP --no-version "$W/esc.fcs" | $COMP --no-version --force >"$W/esc2.fcs" || bad "escaped names: comp failed"
+r='compensate;source=$SPILLOVER;channels=A\;1,B\|2\\x;condition=3;spillover=2,A\;1,B\|2\\x,1,0.5,0.5,1'
+[ "$(kw "$W/esc2.fcs" LIBFCS_COMP)" = "$r|$r" ] || bad "escaped LIBFCS_COMP: $(kw "$W/esc2.fcs" LIBFCS_COMP)"
+$COMP --no-version --decompensate "$W/esc2.fcs" | tee "$W/esc1.fcs" | $EXPORT - >"$W/esc1.tsv"
+$REF hand "$W/esc1.tsv" '[[150,0],[40,20]]' || bad "escaped names: first undo"
+[ "$(kw "$W/esc1.fcs" LIBFCS_COMP)" = "$r" ] || bad "escaped names: record not dropped: $(kw "$W/esc1.fcs" LIBFCS_COMP)"
+$COMP --no-version --decompensate "$W/esc1.fcs" | $EXPORT - >"$W/esc0.tsv"
+$REF hand "$W/esc0.tsv" '[[150,75],[50,40]]' || bad "escaped names: second undo"
 expect 1 "nothing to undo: no LIBFCS_COMP" $COMP --decompensate "$W/t.fcs"
 expect 1 "leave out -m" $COMP --decompensate -m "$W/m4.csv" "$W/c.fcs"
 
@@ -342,6 +354,9 @@ expect 0 "" $COMP --max-condition 1e9 -m "$W/ill.csv" "$W/t.fcs"
 printf ',FITC-A,PE-A,APC-A\nF1,1,0.3,0.1\nF2,0.2,1,0.4\n' >"$W/spec.csv"
 expect 1 "not square: a spectrum matrix (fluorochromes x detectors) is given with --spectral" \
     $COMP -m "$W/spec.csv" "$W/t.fcs"
+printf ',FITC-A,PE-A\nX,1,0.5\nY,0.5,1\n' >"$W/rownames.csv"
+expect 1 "row 1 is named 'X', column 1 'FITC-A': the rows of a spillover matrix must be its channels" \
+    $COMP -m "$W/rownames.csv" "$W/t.fcs"
 expect 1 "fcs-comp: $W/none.csv: cannot open" $COMP -m "$W/none.csv" "$W/t.fcs"
 expect 1 "fcs-comp: $W/none.fcs:" $COMP -m "$W/m2.csv" "$W/none.fcs"
 expect 1 "no spillover matrix (\$SPILLOVER, SPILL, \$COMP or \$DFCiTOj) in the data set; give one with -m" $COMP "$W/t.fcs"

@@ -38,7 +38,9 @@ check() {
     "$@" >/dev/null 2>"$tmp/err"
     local rc=$?
     if [ $rc -ge 128 ] || grep -q -e 'Sanitizer' -e 'runtime error:' "$tmp/err"; then
-        echo "FAIL $label: exit $rc: $(grep -m1 -e ERROR -e 'runtime error' "$tmp/err" || head -n1 "$tmp/err")"
+        local why
+        why=$(grep -m1 -e ERROR -e 'runtime error' "$tmp/err" || head -n1 "$tmp/err")
+        echo "FAIL $label: exit $rc: $why"
         fail=1
     fi
 }

@@ -100,9 +100,9 @@ def read(path):
     if db == 0:
         db, de = int(kw["$BEGINDATA"]), int(kw["$ENDDATA"])
     n, npar = int(kw["$TOT"]), int(kw["$PAR"])
-    assert kw["$DATATYPE"] == "F", kw["$DATATYPE"]
+    code, width = {"F": ("f", 4), "D": ("d", 8)}[kw["$DATATYPE"]]
     end = "<" if kw["$BYTEORD"].startswith("1") else ">"
-    vals = struct.unpack(end + "%df" % (n * npar), b[db:db + 4 * n * npar])
+    vals = struct.unpack(end + "%d%s" % (n * npar, code), b[db:db + width * n * npar])
     names = [kw.get("$P%dN" % (j + 1)) for j in range(npar)]
     return kw, names, [vals[i * npar:(i + 1) * npar] for i in range(n)]
 
@@ -418,6 +418,53 @@ x	y
 1e-05	16777216
 NaN	Inf
 -Inf	0.5
+EOF
+# arbitrary bit patterns: each text is %.Pg (Python's, correctly rounded like C's) for the
+# smallest P in 6..9 (float32) / 15..17 (double) that reads back; integers as digits
+$PY - "$W" <<'EOF'
+import math, random, struct, sys, fcsmini
+w = sys.argv[1]
+rnd = random.Random(5)
+def pattern(code, bits):
+    while True:
+        v = struct.unpack("<" + code, struct.pack("<" + code.upper().replace("F", "I").replace("D", "Q"),
+                                                  rnd.getrandbits(bits)))[0]
+        if math.isfinite(v):
+            return v
+edges = [0.5, 1.5, 2.0 ** -126, 2.0 ** -149, 3.4028234663852886e38, 0.1, 1e-05, 9.999999e-05,
+         0.99999988079071044921875, 117287.125, 2.0 ** 24 + 2, -0.0]
+f = [(pattern("f", 32), pattern("f", 32)) for _ in range(4000)]
+f += [(fcsmini.f32(e), fcsmini.f32(-e)) for e in edges]
+f += [(fcsmini.f32(rnd.uniform(0, 262144)), fcsmini.f32(rnd.uniform(-1, 1))) for _ in range(2000)]
+fcsmini.write(w + "/rf.fcs", fcsmini.dataset([dict(name="a"), dict(name="b")], f, datatype="F"))
+d = [(pattern("d", 64), pattern("d", 64)) for _ in range(4000)]
+d += [(e, -e) for e in edges + [2.0 ** -1074, 1.7976931348623157e308, 1 / 3, 2.0 ** 53 + 2, 1e15 + 0.5]]
+d += [(10 ** rnd.uniform(0, 4), rnd.uniform(0, 1000)) for _ in range(2000)]
+fcsmini.write(w + "/rd.fcs", fcsmini.dataset([dict(name="a"), dict(name="b")], d, datatype="D"))
+EOF
+"$EXPORT" --raw "$W/rf.fcs" >"$W/rf.tsv"
+"$EXPORT" --raw -@ 1 "$W/rd.fcs" >"$W/rd.tsv"
+$PY - "$W" <<'EOF' || bad "shortest text of random float32/double bit patterns"
+import math, sys
+from fcsmini import f32, read, read_table
+w = sys.argv[1]
+def check(name, pmin, pmax, rt):
+    _, _, rows = read(w + "/" + name + ".fcs")
+    _, toks = read_table(w + "/" + name + ".tsv")
+    assert len(rows) == len(toks), name
+    for r, t in zip(rows, toks):
+        for v, tok in zip(r, t):
+            if v == math.trunc(v) and abs(v) < 1e15:
+                want = ("-" if math.copysign(1, v) < 0 else "") + str(int(abs(v)))
+                assert tok == want, "%s: integral %r printed %r" % (name, v, tok)
+                continue
+            assert rt(float(tok)) == v, "%s: %r does not read back as %r" % (name, tok, v)
+            ps = [p for p in range(pmin, pmax + 1) if "%.*g" % (p, v) == tok]
+            assert ps, "%s: %r is no %%.Pg text of %r" % (name, tok, v)
+            for p in range(pmin, ps[0]):
+                assert rt(float("%.*g" % (p, v))) != v, "%s: %r, but %%.%dg reads back" % (name, tok, p)
+check("rf", 6, 9, f32)
+check("rd", 15, 17, lambda x: x)
 EOF
 # fcs-cat of the integer file: channel values, $PnR covering them, provenance of gain/log
 "$CAT" "$W/int.fcs" | "$EXPORT" >"$W/o.tsv"
