@@ -64,14 +64,15 @@ static char *quote_into(char *p, const char *a)
 
 static char *join_command_line(int argc, char **argv)
 {
+    /* argv[0] may be a build path or a link: provenance names the tool. */
+#define CLI_ARG(i) ((i) == 0 ? cli.tool->name : argv[i])
     size_t len = 1;
-    for (int i = 0; i < argc; i++) len += quoted_len(argv[i]) + 1;
+    for (int i = 0; i < argc; i++) len += quoted_len(CLI_ARG(i)) + 1;
     char *s = malloc(len), *p = s;
     if (!s) return NULL;
     for (int i = 0; i < argc; i++) {
         if (i) *p++ = ' ';
-        /* argv[0] may be a build path; provenance names the tool. */
-        const char *a = i == 0 ? cli.tool->name : argv[i];
+        const char *a = CLI_ARG(i);
         if (needs_quotes(a)) {
             p = quote_into(p, a);
         } else {
@@ -82,6 +83,7 @@ static char *join_command_line(int argc, char **argv)
     }
     *p = '\0';
     return s;
+#undef CLI_ARG
 }
 
 void fcs_cli_init(const fcs_cli_tool *tool, int argc, char **argv)
@@ -324,8 +326,12 @@ int fcs_cli_out_open(fcs_cli_out *o, const char *path)
     int fd = open(o->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
         int e = errno;
-        if (fd >= 0) close(fd);
-        free(o->tmp_path); /* nothing created that we may remove */
+        if (fd >= 0) {
+            close(fd);
+            unlink(o->tmp_path); /* ours: created just now */
+        }
+        /* fd < 0: nothing was created (O_EXCL refuses someone else's file) */
+        free(o->tmp_path);
         o->tmp_path = NULL;
         fcs_cli_out_abort(o);
         return fcs_cli_error(path, "cannot create output: %s", strerror(e));
@@ -340,6 +346,7 @@ int fcs_cli_out_commit(fcs_cli_out *o)
         return 0;
     }
     int e = 0;
+    errno = 0;
     if (fflush(o->f) != 0 || ferror(o->f)) e = errno ? errno : EIO;
     if (!e && fsync(fileno(o->f)) != 0) e = errno;
     if (fclose(o->f) != 0 && !e) e = errno ? errno : EIO;
@@ -471,7 +478,7 @@ int fcs_cli_parse_u64(const char *arg, const char *opt, uint64_t *out)
  * scaling does not fit 128 bits (far outside the range of cytometry data)
  * take the printf/strtod path.
  */
-typedef unsigned __int128 fcs_u128;
+__extension__ typedef unsigned __int128 fcs_u128; /* GCC and Clang, 64-bit targets */
 
 static const uint64_t POW5[28] = {
     1ULL, 5ULL, 25ULL, 125ULL, 625ULL, 3125ULL, 15625ULL, 78125ULL, 390625ULL, 1953125ULL,

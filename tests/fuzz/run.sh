@@ -21,10 +21,8 @@
 # as a regression under tests/fuzz/regressions/ (named <what>-<sha1>.bin: the
 # .gitignore hides crash-*), where tests/tools/fuzz_seeds.sh replays them.
 #
-# Why the extra CMAKE_C_FLAGS: FCS_FUZZ instruments only the harness file; the
-# library must carry coverage counters too, or libFuzzer is blind to the
-# parser, and must carry ASan/UBSan (FCS_SANITIZE) to turn overflows into
-# crashes.
+# FCS_FUZZ=ON compiles the whole library with coverage counters and ASan/UBSan
+# (CMakeLists.txt), so libFuzzer sees the parser and overflows become crashes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -33,8 +31,7 @@ fuzzer=${FUZZER:-fuzz_reader}
 
 if [ "${NOBUILD:-0}" != 1 ]; then
     cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DFCS_FUZZ=ON -DFCS_SANITIZE=ON -DFCS_BENCH=OFF -DBUILD_TESTING=OFF \
-        -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
+        -DFCS_FUZZ=ON -DFCS_BENCH=OFF -DBUILD_TESTING=OFF >/dev/null
     cmake --build "$build" -j2 --target "$fuzzer"
 fi
 
