@@ -196,6 +196,96 @@ const char *fcs_stat_name(const fcs_stat_spec *spec, char *buf, size_t n)
 
 DEFINE_SELECT(double, d)
 DEFINE_SELECT(float, f)
+DEFINE_SELECT(uint64_t, u)
+
+/* ---- exact radix selection on order-preserving keys ------------------------------ */
+
+/* IEEE bits mapped so that unsigned order is numeric order: negative
+ * numbers have all bits flipped, positive ones the sign bit set. -0 maps
+ * like +0 (they are equal). A float's key sits in the top 32 bits, so one
+ * code path serves both widths and the low bits of a float key are 0. */
+static inline uint64_t key_of_double(double x)
+{
+    uint64_t u;
+    if (x == 0) x = 0; /* -0 -> +0 */
+    memcpy(&u, &x, sizeof u);
+    return (u >> 63) ? ~u : u | (UINT64_C(1) << 63);
+}
+
+static inline uint64_t key_of_float(float x)
+{
+    uint32_t u;
+    if (x == 0) x = 0;
+    memcpy(&u, &x, sizeof u);
+    u = (u >> 31) ? ~u : u | (UINT32_C(1) << 31);
+    return (uint64_t)u << 32;
+}
+
+static double value_of_key(uint64_t k, int f32)
+{
+    if (f32) {
+        uint32_t u = (uint32_t)(k >> 32);
+        u = (u >> 31) ? u & ~(UINT32_C(1) << 31) : ~u;
+        float x;
+        memcpy(&x, &u, sizeof x);
+        return x;
+    }
+    k = (k >> 63) ? k & ~(UINT64_C(1) << 63) : ~k;
+    double x;
+    memcpy(&x, &k, sizeof x);
+    return x;
+}
+
+#define RADIX_BITS 16
+#define RADIX_SIZE (1u << RADIX_BITS)
+#define RADIX_MIN 4096 /* below this, quickselect is faster than a histogram */
+
+/*
+ * Keys of ranks[0..nr) (sorted, distinct, < m) of the m keys in k (which
+ * are reordered), into out[]. A histogram of 16 key bits at `shift` finds
+ * the bucket of every wanted rank; the keys of those few buckets are copied
+ * out and the search recurses on the next 16 bits, so the cost is about two
+ * linear passes whatever the distribution; small sets are finished by
+ * quickselect. Exact: no binning is left in the result. -1 when out of memory.
+ */
+static int radix_select(uint64_t *k, size_t m, const size_t *ranks, size_t nr, int shift,
+                        uint64_t *out)
+{
+    if (m < RADIX_MIN || shift < 0) {
+        multiselect_u(k, 0, (ptrdiff_t)m - 1, ranks, nr);
+        for (size_t i = 0; i < nr; i++) out[i] = k[ranks[i]];
+        return 0;
+    }
+    size_t *hist = calloc(RADIX_SIZE + 1, sizeof *hist);
+    if (!hist) return -1;
+    for (size_t i = 0; i < m; i++) hist[(k[i] >> shift) & (RADIX_SIZE - 1)]++;
+    int rc = 0;
+    size_t start = 0, r = 0;
+    for (size_t b = 0; b < RADIX_SIZE && r < nr && rc == 0; start += hist[b++]) {
+        size_t end = start + hist[b], first = r;
+        while (r < nr && ranks[r] < end) r++;
+        if (r == first) continue;
+        /* ranks[first..r) fall in bucket b: its keys, then recurse on them */
+        size_t n = hist[b], *local = malloc((r - first) * sizeof *local);
+        uint64_t *cand = n == m ? k : malloc(n * sizeof *cand);
+        if (!local || !cand) {
+            free(local);
+            rc = -1;
+            break;
+        }
+        if (cand != k) {
+            size_t c = 0;
+            for (size_t i = 0; i < m; i++)
+                if (((k[i] >> shift) & (RADIX_SIZE - 1)) == b) cand[c++] = k[i];
+        }
+        for (size_t i = first; i < r; i++) local[i - first] = ranks[i] - start;
+        rc = radix_select(cand, n, local, r - first, shift - RADIX_BITS, out + first);
+        if (cand != k) free(cand);
+        free(local);
+    }
+    free(hist);
+    return rc;
+}
 
 /* Type 7: h = (n-1) p/100, interpolated between x[floor h] and the next
  * order statistic with numpy's lerp (exact at both ends, monotone). */
@@ -582,8 +672,8 @@ int fcs_stats_add_stream_populations(fcs_stats *s, const fcs_reader *r)
 {
     if (!s) return FCS_EINVAL;
     if (!r) return set_err(s, FCS_EINVAL, "populations: NULL reader");
-    struct popdef *d;
-    size_t n, added = 0;
+    struct popdef *d = NULL;
+    size_t n = 0, added = 0;
     int rc = collect_defs(s, r, &d, &n);
     if (rc != FCS_OK) return rc;
     /* Parents first: add what has its parent already, until nothing moves. */
@@ -874,8 +964,8 @@ static size_t stat_index(const fcs_stats *s, const fcs_stat_spec *sp)
     return (size_t)-1;
 }
 
-/* The finite values of population p in channel c, into buf; their number. */
-static size_t gather(const fcs_stats *s, size_t p, size_t c, void *buf)
+/* The keys of population p's finite values in channel c, into buf; their number. */
+static size_t gather(const fcs_stats *s, size_t p, size_t c, uint64_t *buf)
 {
     const void *store = s->chans[c].store;
     size_t m = 0, n = (size_t)s->total;
@@ -888,11 +978,11 @@ static size_t gather(const fcs_stats *s, size_t p, size_t c, void *buf)
             word &= word - 1;
             if (s->f32) {
                 float x = ((const float *)store)[e];
-                ((float *)buf)[m] = x;
+                buf[m] = key_of_float(x);
                 m += isfinite(x) != 0;
             } else {
                 double x = ((const double *)store)[e];
-                ((double *)buf)[m] = x;
+                buf[m] = key_of_double(x);
                 m += isfinite(x) != 0;
             }
         }
@@ -923,14 +1013,15 @@ static int cmp_size(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Values of the percentiles pct[0..np) of the m gathered values in buf. */
-static void order_values(const fcs_stats *s, void *buf, size_t m, const double *pct, size_t np,
-                         size_t *ranks, double *out)
+/* Values of the percentiles pct[0..np) of the m gathered keys in buf;
+ * ranks and keys have room for 2*np entries. -1 when out of memory. */
+static int order_values(const fcs_stats *s, uint64_t *buf, size_t m, const double *pct, size_t np,
+                        size_t *ranks, uint64_t *keys, double *out)
 {
     size_t nr = 0;
     if (m == 0) {
         for (size_t i = 0; i < np; i++) out[i] = NAN;
-        return;
+        return 0;
     }
     for (size_t i = 0; i < np; i++) {
         size_t lo;
@@ -943,19 +1034,16 @@ static void order_values(const fcs_stats *s, void *buf, size_t m, const double *
     size_t u = 0;
     for (size_t i = 0; i < nr; i++)
         if (u == 0 || ranks[i] != ranks[u - 1]) ranks[u++] = ranks[i];
-    if (s->f32)
-        multiselect_f(buf, 0, (ptrdiff_t)m - 1, ranks, u);
-    else
-        multiselect_d(buf, 0, (ptrdiff_t)m - 1, ranks, u);
+    if (radix_select(buf, m, ranks, u, 64 - RADIX_BITS, keys) != 0) return -1;
     for (size_t i = 0; i < np; i++) {
-        size_t lo;
+        size_t lo, j = 0;
         double t;
         type7_position(m, pct[i], &lo, &t);
-        double a = s->f32 ? (double)((float *)buf)[lo] : ((double *)buf)[lo];
-        double b = a;
-        if (t > 0) b = s->f32 ? (double)((float *)buf)[lo + 1] : ((double *)buf)[lo + 1];
+        while (ranks[j] != lo) j++;
+        double a = value_of_key(keys[j], s->f32), b = t > 0 ? value_of_key(keys[j + 1], s->f32) : a;
         out[i] = t > 0 ? lerp(a, b, t) : a;
     }
+    return 0;
 }
 
 static double ratio100(double num, double den) { return den != 0 ? 100.0 * num / den : NAN; }
@@ -998,22 +1086,22 @@ static void fill_results(fcs_stats *s, size_t p, size_t c, const double *pv)
 
 static int finish_order(fcs_stats *s, double *pct, size_t npct)
 {
-    size_t esz = s->f32 ? sizeof(float) : sizeof(double);
     size_t max = 1;
     for (size_t p = 0; p < s->n_pops; p++)
         if ((size_t)s->pops[p].count > max) max = (size_t)s->pops[p].count;
-    void *buf = malloc(max * esz);
-    size_t *ranks = malloc(2 * npct * sizeof *ranks + 1);
-    double *pv = malloc(npct * sizeof *pv + 1);
-    int rc = buf && ranks && pv ? FCS_OK : FCS_ENOMEM;
+    uint64_t *buf = malloc(max * sizeof *buf), *keys = malloc((2 * npct + 1) * sizeof *keys);
+    size_t *ranks = malloc((2 * npct + 1) * sizeof *ranks);
+    double *pv = malloc((npct + 1) * sizeof *pv);
+    int rc = buf && keys && ranks && pv ? FCS_OK : FCS_ENOMEM;
     for (size_t p = 0; rc == FCS_OK && p < s->n_pops; p++) {
-        for (size_t c = 0; c < s->n_chans; c++) {
+        for (size_t c = 0; rc == FCS_OK && c < s->n_chans; c++) {
             size_t m = gather(s, p, c, buf);
-            order_values(s, buf, m, pct, npct, ranks, pv);
-            fill_results(s, p, c, pv);
+            if (order_values(s, buf, m, pct, npct, ranks, keys, pv) != 0) rc = FCS_ENOMEM;
+            else fill_results(s, p, c, pv);
         }
     }
     free(buf);
+    free(keys);
     free(ranks);
     free(pv);
     return rc;

@@ -197,6 +197,11 @@ void fcs_cli_warn(const char *file, const char *fmt, ...)
     va_end(ap);
 }
 
+void fcs_cli_report_warnings(const char *file, const fcs_reader *r)
+{
+    for (size_t i = 0; i < fcs_n_warnings(r); i++) fcs_cli_warn(file, "%s", fcs_warning(r, i));
+}
+
 /* Length of a "NAME: " prefix of msg that repeats file, or 0. */
 static size_t repeated_prefix(const char *file, const char *msg)
 {

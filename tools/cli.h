@@ -115,6 +115,12 @@ int fcs_cli_error_lib(const char *file, const char *libmsg);
 /** Warning "NAME: FILE: warning: message" on stderr (no exit code). */
 void fcs_cli_warn(const char *file, const char *fmt, ...) FCS_PRINTF(2, 3);
 
+/** The reader's warnings about the selected data set of FILE, one line
+ *  each: "NAME: FILE: warning: repair-name: ...". Tools call it once an
+ *  input has been read successfully, so that a failing input still gives a
+ *  single error line. */
+void fcs_cli_report_warnings(const char *file, const fcs_reader *r);
+
 /** The display name of an input ("-" is "<stdin>", as the reader says). */
 const char *fcs_cli_input_name(const char *path);
 

@@ -420,6 +420,7 @@ static int stream_all(struct cat_run *c)
     for (int i = 0; i < c->o->n_files && !selector_done(&c->sel) && !c->quiet_end; i++) {
         if (!c->in[i].r && reopen_input(c->o, &c->in[0], &c->in[i])) return FCS_CLI_EXIT_INPUT;
         int rc = stream_input(c, i);
+        if (rc == 0) fcs_cli_report_warnings(c->in[i].path, c->in[i].r);
         if (i > 0) { /* done with it */
             fcs_close(c->in[i].r);
             c->in[i].r = NULL;

@@ -306,6 +306,7 @@ static int run(const struct export_opts *o)
         return FCS_CLI_EXIT_INPUT;
     }
     rc = export_events(r, o, out.f, o->file);
+    if (rc == 0) fcs_cli_report_warnings(o->file, r);
     fcs_close(r);
     if (rc != 0) {
         fcs_cli_out_abort(&out); /* an existing FILE stays as it was */

@@ -38,7 +38,7 @@ def _text(kw, delim=b"/"):
     return out
 
 def dataset(params, rows, datatype="F", byteord="1,2,3,4", extra=(), version=b"FCS3.0",
-            next_offset=0):
+            next_offset=0, end_extra=0):
     """One data set: params = list of dicts (name, label, bits, range, gain, e)."""
     end = "<" if byteord.startswith("1") else ">"
     code = {"F": "f", "D": "d"}
@@ -66,7 +66,7 @@ def dataset(params, rows, datatype="F", byteord="1,2,3,4", extra=(), version=b"F
         text = _text([("$BEGINANALYSIS", 0), ("$ENDANALYSIS", 0), ("$BEGINSTEXT", 0),
                       ("$ENDSTEXT", 0), ("$BEGINDATA", db), ("$ENDDATA", de)] + kw)
         db = tb + len(text)
-        de = db + len(data) - 1
+        de = db + len(data) - 1 + end_extra
     hdr = version + b"    " + b"".join(b"%8d" % v for v in (tb, tb + len(text) - 1, db, de, 0, 0))
     return hdr + text + data + b"00000000"
 
@@ -137,6 +137,21 @@ cmp -s "$W/a.fcs" "$W/b.fcs" && bad "fcs-synth: seeds 7 and 8 give the same file
 (cd "$W" && "$SYNTH" -n 100 --seed 1 >p1.fcs && "$SYNTH" -n 100 --seed 1 >p2.fcs)
 cmp -s "$W/p1.fcs" "$W/p2.fcs" || bad "fcs-synth: same command twice, files differ"
 "$SYNTH" -n 5000 --seed 7 --no-version -o "$W/notruth.fcs"
+# LIBFCS_COMMAND names the tool, not argv[0] (a short link name once overran its buffer);
+# arguments that need it are quoted for a shell
+ln -s "$SYNTH" "$W/s"
+PATH="$W:$PATH" s -n 3 >"$W/l.fcs" # argv[0] = "s", few arguments
+"$SYNTH" -n 3 --seed 1 -o "$W/it's here.fcs"
+$PY - "$W/l.fcs" "$W/it's here.fcs" <<'EOF' || bad "LIBFCS_COMMAND of a linked tool / with a quoted argument"
+import sys
+from fcsmini import read
+got = read(sys.argv[1])[0]["LIBFCS_COMMAND"]
+assert got == "fcs-synth -n 3", got
+path = sys.argv[2]
+got = read(path)[0]["LIBFCS_COMMAND"]
+want = "fcs-synth -n 3 --seed 1 -o '" + path.replace("'", "'\\''") + "'"
+assert got == want, (got, want)
+EOF
 
 $PY - "$W/a.fcs" "$W/p1.fcs" <<'EOF' || bad "fcs-synth model checks"
 import sys, statistics as st
@@ -466,6 +481,24 @@ def check(name, pmin, pmax, rt):
 check("rf", 6, 9, f32)
 check("rd", 15, 17, lambda x: x)
 EOF
+# repaired input: the repair is reported once on stderr (after a successful read), --strict refuses
+$PY - "$W" <<'EOF'
+import sys, fcsmini
+fcsmini.write(sys.argv[1] + "/obo.fcs", fcsmini.dataset([dict(name="x")], [(1.5,), (2.5,)], end_extra=1))
+EOF
+for t in export cat; do
+    RC=0
+    "$FCS_BIN/fcs-$t" "$W/obo.fcs" >"$W/obo.out" 2>"$W/err" || RC=$?
+    [ "$RC" = 0 ] && [ -s "$W/obo.out" ] || bad "fcs-$t of a repairable file: exit $RC"
+    [ "$(wc -l <"$W/err")" = 1 ] && grep -q "^fcs-$t: $W/obo.fcs: warning: data-end-off-by-one: " "$W/err" ||
+        bad "fcs-$t of a repairable file: stderr: $(cat "$W/err")"
+    RC=0
+    "$FCS_BIN/fcs-$t" --strict "$W/obo.fcs" >"$W/obo.out" 2>"$W/err" || RC=$?
+    [ "$RC" = 1 ] && [ "$(wc -l <"$W/err")" = 1 ] && grep -q "^fcs-$t: $W/obo.fcs: " "$W/err" ||
+        bad "fcs-$t --strict of a repairable file: exit $RC, stderr: $(cat "$W/err")"
+done
+"$EXPORT" "$W/obo.fcs" 2>/dev/null | tail -n +2 | tr '\n' ' ' | grep -qx '1.5 2.5 ' || bad "repaired file: values"
+
 # fcs-cat of the integer file: channel values, $PnR covering them, provenance of gain/log
 "$CAT" "$W/int.fcs" | "$EXPORT" >"$W/o.tsv"
 expect_table "fcs-cat | fcs-export of scaled I data (float32)" "$W/o.tsv" <<'EOF'

@@ -141,6 +141,65 @@ static void test_percentile_vs_sort(void **state)
     }
 }
 
+/* The selection used at fcs_stats_finish (radix on order-preserving keys
+ * above 4096 values) against a full sort, on distributions that stress it:
+ * ties, everything in one radix bucket, a huge dynamic range, signed zeros
+ * and subnormals; float and double stores. */
+static void test_order_stats_radix(void **state)
+{
+    (void)state;
+    size_t n = 50000;
+    const char *ps[] = {"p0", "p0.1", "p15.87", "median", "p84.13", "p99.9", "p100"};
+    enum { NPS = 7 };
+    fcs_stat_spec sp[NPS];
+    for (int i = 0; i < NPS; i++) sp[i] = spec(ps[i]);
+    double *ev = malloc(n * sizeof *ev), *ref = malloc(n * sizeof *ref);
+    uint64_t x = 7;
+    for (int f32 = 0; f32 < 2; f32++) {
+        for (int pattern = 0; pattern < 6; pattern++) {
+            for (size_t i = 0; i < n; i++) {
+                x = x * 6364136223846793005u + 1442695040888963407u;
+                double u = (double)(x >> 11) / 9007199254740992.0;
+                switch (pattern) {
+                case 0: ev[i] = (u - 0.3) * 1e4; break;                      /* both signs */
+                case 1: ev[i] = 42; break;                                   /* all equal */
+                case 2: ev[i] = floor(u * 3) - 1; break;                     /* -1, 0, 1 */
+                case 3: ev[i] = (u < 0.5 ? -1 : 1) * exp(u * 600 - 300); break; /* 1e-130..1e130 */
+                case 4: ev[i] = 1000 + u * 1e-9; break;                      /* one bucket */
+                default: ev[i] = (i % 3 == 0) ? -0.0 : (i % 3 == 1 ? 0.0 : u * 1e-310); break;
+                }
+                if (f32) ev[i] = (double)(float)ev[i]; /* pattern 3: some become +-Inf */
+            }
+            size_t m = 0;
+            for (size_t i = 0; i < n; i++)
+                if (isfinite(ev[i])) ref[m++] = ev[i]; /* the statistics skip +-Inf */
+            fcs_stats_opts o;
+            fcs_stats_opts_init(&o);
+            o.stats = sp;
+            o.n_stats = NPS;
+            o.f32 = f32;
+            fcs_stats *s;
+            assert_int_equal(fcs_stats_new(&s, 1, &o, NULL), FCS_OK);
+            assert_int_equal(fcs_stats_add_channel(s, 0, "V", NULL, NULL, NULL), 0);
+            assert_int_equal(fcs_stats_push(s, ev, n), FCS_OK);
+            assert_int_equal(fcs_stats_finish(s), FCS_OK);
+            qsort(ref, m, sizeof *ref, cmp_double);
+            assert_true(m > 4096);
+            for (int i = 0; i < NPS; i++) {
+                double want = type7_sorted(ref, m, sp[i].percentile);
+                double got = fcs_stats_value(s, 0, 0, &sp[i]);
+                if (!(got == want || fabs(got - want) <= 1e-15 * fabs(want)))
+                    fprintf(stderr, "f32 %d pattern %d %s: got %.17g want %.17g\n", f32, pattern,
+                            ps[i], got, want);
+                assert_true(got == want || fabs(got - want) <= 1e-15 * fabs(want));
+            }
+            fcs_stats_free(s);
+        }
+    }
+    free(ev);
+    free(ref);
+}
+
 /* ---- a small hand-computed population tree -------------------------------------- */
 
 /* Parameters: A (values 1..10), POP:/P, POP:/P/Q, B (NaN, Inf, negatives). */
@@ -656,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_stat_names),
         cmocka_unit_test(test_percentile_by_hand),
         cmocka_unit_test(test_percentile_vs_sort),
+        cmocka_unit_test(test_order_stats_radix),
         cmocka_unit_test(test_tree_by_hand),
         cmocka_unit_test(test_tree_queries),
         cmocka_unit_test(test_geomean_nan_rule),
