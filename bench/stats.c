@@ -92,7 +92,7 @@ int main(int argc, char **argv)
     for (int p = 0; p < n_pops && p < 64; p++) {
         const char *parent = "/";
         if (p % 3 != 0) parent = paths[p - (p % 3)];
-        snprintf(paths[p], sizeof paths[p], "%s%sP%d", parent, strcmp(parent, "/") ? "/" : "", p + 1);
+        snprintf(paths[p], sizeof paths[p], "%.100s%sP%d", parent, strcmp(parent, "/") ? "/" : "", p + 1);
         if (fcs_stats_add_population(s, paths[p], parent, (size_t)(n_chans + p), FCS_STATS_BOOLEAN) < 0) {
             fprintf(stderr, "%s\n", fcs_stats_errmsg(s));
             return 1;
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     printf("finish %.2f s  (selection of %s)\n", t2 - t1, moments ? "nothing" : "5 percentiles per population x channel");
     printf("total  %.2f s, peak RSS %ld MB (event pool %zu MB)\n", t2 - t0, peak_rss_mb(),
            (size_t)POOL * np * sizeof(float) >> 20);
-    printf("check: %s of /%s C1 = %.6g, count %lld\n", moments ? "mean" : "median", paths[n_pops - 1],
+    printf("check: %s of %s C1 = %.6g, count %lld\n", moments ? "mean" : "median", paths[n_pops - 1],
            fcs_stats_value(s, (size_t)n_pops, 0, &med), (long long)fcs_stats_count(s, (size_t)n_pops));
     fcs_stats_free(s);
     free(pool);

@@ -204,21 +204,18 @@ DEFINE_SELECT(uint64_t, u)
  * numbers have all bits flipped, positive ones the sign bit set. -0 maps
  * like +0 (they are equal). A float's key sits in the top 32 bits, so one
  * code path serves both widths and the low bits of a float key are 0. */
-static inline uint64_t key_of_double(double x)
+static inline uint64_t double_bits_key(uint64_t u)
 {
-    uint64_t u;
-    if (x == 0) x = 0; /* -0 -> +0 */
-    memcpy(&u, &x, sizeof u);
-    return (u >> 63) ? ~u : u | (UINT64_C(1) << 63);
+    const uint64_t sign = UINT64_C(1) << 63;
+    u = u == sign ? 0 : u; /* -0 -> +0 */
+    return u ^ ((uint64_t)-(int64_t)(u >> 63) | sign);
 }
 
-static inline uint64_t key_of_float(float x)
+static inline uint64_t float_bits_key(uint32_t u)
 {
-    uint32_t u;
-    if (x == 0) x = 0;
-    memcpy(&u, &x, sizeof u);
-    u = (u >> 31) ? ~u : u | (UINT32_C(1) << 31);
-    return (uint64_t)u << 32;
+    const uint32_t sign = UINT32_C(1) << 31;
+    u = u == sign ? 0 : u;
+    return (uint64_t)(u ^ ((uint32_t)-(int32_t)(u >> 31) | sign)) << 32;
 }
 
 static double value_of_key(uint64_t k, int f32)
@@ -251,39 +248,53 @@ static double value_of_key(uint64_t k, int f32)
 static int radix_select(uint64_t *k, size_t m, const size_t *ranks, size_t nr, int shift,
                         uint64_t *out)
 {
-    if (m < RADIX_MIN || shift < 0) {
+    if (m < RADIX_MIN || shift < 0 || m > UINT32_MAX) {
         multiselect_u(k, 0, (ptrdiff_t)m - 1, ranks, nr);
         for (size_t i = 0; i < nr; i++) out[i] = k[ranks[i]];
         return 0;
     }
-    size_t *hist = calloc(RADIX_SIZE + 1, sizeof *hist);
-    if (!hist) return -1;
-    for (size_t i = 0; i < m; i++) hist[(k[i] >> shift) & (RADIX_SIZE - 1)]++;
-    int rc = 0;
-    size_t start = 0, r = 0;
-    for (size_t b = 0; b < RADIX_SIZE && r < nr && rc == 0; start += hist[b++]) {
-        size_t end = start + hist[b], first = r;
-        while (r < nr && ranks[r] < end) r++;
-        if (r == first) continue;
-        /* ranks[first..r) fall in bucket b: its keys, then recurse on them */
-        size_t n = hist[b], *local = malloc((r - first) * sizeof *local);
-        uint64_t *cand = n == m ? k : malloc(n * sizeof *cand);
-        if (!local || !cand) {
-            free(local);
-            rc = -1;
-            break;
+    const uint64_t mask = RADIX_SIZE - 1;
+    uint32_t *hist = calloc(RADIX_SIZE, sizeof *hist);
+    uint16_t *mark = calloc(RADIX_SIZE, sizeof *mark);  /* bucket -> target + 1 */
+    size_t *tb = malloc(nr * sizeof *tb), *tfirst = malloc((nr + 1) * sizeof *tfirst);
+    size_t *local = malloc(nr * sizeof *local);
+    uint64_t **cand = calloc(nr, sizeof *cand);
+    size_t *fill = calloc(nr, sizeof *fill), nt = 0;
+    int rc = hist && mark && tb && tfirst && local && cand && fill && nr < 65535 ? 0 : -1;
+    if (rc == 0) {
+        for (size_t i = 0; i < m; i++) hist[(k[i] >> shift) & mask]++;
+        /* the target buckets: where each wanted rank falls */
+        size_t start = 0, r = 0;
+        for (size_t b = 0; b < RADIX_SIZE && r < nr; start += hist[b++]) {
+            if (ranks[r] >= start + hist[b]) continue;
+            tb[nt] = b, tfirst[nt] = r;
+            while (r < nr && ranks[r] < start + hist[b]) local[r] = ranks[r] - start, r++;
+            mark[b] = (uint16_t)++nt;
         }
-        if (cand != k) {
-            size_t c = 0;
-            for (size_t i = 0; i < m; i++)
-                if (((k[i] >> shift) & (RADIX_SIZE - 1)) == b) cand[c++] = k[i];
-        }
-        for (size_t i = first; i < r; i++) local[i - first] = ranks[i] - start;
-        rc = radix_select(cand, n, local, r - first, shift - RADIX_BITS, out + first);
-        if (cand != k) free(cand);
-        free(local);
+        tfirst[nt] = nr;
     }
+    if (rc == 0 && nt == 1 && hist[tb[0]] == m) {
+        /* every key in one bucket: look at the next bits of the same keys */
+        rc = radix_select(k, m, local, nr, shift - RADIX_BITS, out);
+    } else if (rc == 0) {
+        for (size_t t = 0; t < nt && rc == 0; t++)
+            if (!(cand[t] = malloc((size_t)hist[tb[t]] * sizeof **cand))) rc = -1;
+        for (size_t i = 0; rc == 0 && i < m; i++) {
+            uint16_t t = mark[(k[i] >> shift) & mask];
+            if (t) cand[t - 1][fill[t - 1]++] = k[i];
+        }
+        for (size_t t = 0; t < nt && rc == 0; t++)
+            rc = radix_select(cand[t], fill[t], local + tfirst[t], tfirst[t + 1] - tfirst[t],
+                              shift - RADIX_BITS, out + tfirst[t]);
+    }
+    for (size_t t = 0; cand && t < nt; t++) free(cand[t]);
     free(hist);
+    free(mark);
+    free(tb);
+    free(tfirst);
+    free(local);
+    free(cand);
+    free(fill);
     return rc;
 }
 
@@ -392,6 +403,7 @@ struct fcs_stats {
     struct acc *acc;  /* n_pops x n_chans, from the first push */
     double *results;  /* n_pops x n_chans x n_stats, after finish */
     double *col, *logcol, *tmp; /* CHUNK each */
+    unsigned char *posflag;     /* CHUNK: col[i] > 0 and finite */
     int started, finished;
     int64_t total;
     size_t store_cap; /* events the stores and bit sets can hold */
@@ -520,6 +532,7 @@ void fcs_stats_free(fcs_stats *s)
     free(s->col);
     free(s->logcol);
     free(s->tmp);
+    free(s->posflag);
     free(s);
 }
 
@@ -762,7 +775,8 @@ static int start(fcs_stats *s)
     s->col = malloc(CHUNK * sizeof *s->col);
     s->logcol = malloc(CHUNK * sizeof *s->logcol);
     s->tmp = malloc(CHUNK * sizeof *s->tmp);
-    if (!s->col || !s->logcol || !s->tmp) return FCS_ENOMEM;
+    s->posflag = malloc(CHUNK);
+    if (!s->col || !s->logcol || !s->tmp || !s->posflag) return FCS_ENOMEM;
     for (size_t p = 0; p < s->n_pops; p++)
         if (!(s->pops[p].idx = malloc(CHUNK * sizeof *s->pops[p].idx))) return FCS_ENOMEM;
     return FCS_OK;
@@ -833,22 +847,82 @@ static void extract_column(fcs_stats *s, const struct chan *c, const void *ev, i
     if (c->t) fcs_transform_apply(c->t, s->col, n);
     if (s->f32 && (c->t || !f32))
         for (size_t i = 0; i < n; i++) s->col[i] = (double)(float)s->col[i];
-    if (s->need_geo)
-        for (size_t i = 0; i < n; i++) s->logcol[i] = s->col[i] > 0 ? log(s->col[i]) : 0;
+    if (s->need_geo) {
+        for (size_t i = 0; i < n; i++) {
+            double x = s->col[i];
+            int pos = x > 0 && x < INFINITY;
+            s->posflag[i] = (unsigned char)pos;
+            s->logcol[i] = pos ? log(x) : 0;
+        }
+    }
 }
 
-/* Chunk moments of the gathered finite values, merged into a. */
+/* Chunk moments of the gathered finite values, merged into a. Four
+ * partial sums per pass: a single running sum is bound by the latency of
+ * one addition per value; four independent ones pipeline (and are, if
+ * anything, more accurate). */
 static void accumulate(struct acc *a, const double *x, size_t m)
 {
     if (m == 0) return;
-    double sum = 0, m2 = 0;
-    for (size_t k = 0; k < m; k++) sum += x[k];
-    double mean = sum / (double)m;
-    for (size_t k = 0; k < m; k++) m2 += (x[k] - mean) * (x[k] - mean);
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t k = 0;
+    for (; k + 4 <= m; k += 4) s0 += x[k], s1 += x[k + 1], s2 += x[k + 2], s3 += x[k + 3];
+    for (; k < m; k++) s0 += x[k];
+    double mean = ((s0 + s1) + (s2 + s3)) / (double)m;
+    double q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+    for (k = 0; k + 4 <= m; k += 4) {
+        double d0 = x[k] - mean, d1 = x[k + 1] - mean, d2 = x[k + 2] - mean, d3 = x[k + 3] - mean;
+        q0 += d0 * d0, q1 += d1 * d1, q2 += d2 * d2, q3 += d3 * d3;
+    }
+    for (; k < m; k++) q0 += (x[k] - mean) * (x[k] - mean);
+    double m2 = (q0 + q1) + (q2 + q3);
     double nb = (double)m, n = a->n + nb, delta = mean - a->mean;
     a->mean += delta * nb / n;
     a->m2 += m2 + delta * delta * a->n * nb / n;
     a->n = n;
+}
+
+/* The finite values of the listed events into tmp (their number), and
+ * their log-sum and positive / non-positive counts for the geometric mean
+ * (logcol holds ln x for x > 0 and 0 otherwise; posflag 1 for x > 0). */
+static size_t gather_moments(fcs_stats *s, const uint32_t *idx, size_t n, struct acc *a)
+{
+    const double *col = s->col, *logcol = s->logcol;
+    double *tmp = s->tmp, ls0 = 0, ls1 = 0;
+    size_t m = 0;
+    int64_t pos = 0, fin = 0;
+    if (!s->need_geo) {
+        for (size_t k = 0; k < n; k++) {
+            double x = col[idx[k]];
+            tmp[m] = x;
+            m += isfinite(x) != 0;
+        }
+        return m;
+    }
+    const unsigned char *pf = s->posflag;
+    size_t k = 0;
+    for (; k + 2 <= n; k += 2) {
+        uint32_t i0 = idx[k], i1 = idx[k + 1];
+        double x0 = col[i0], x1 = col[i1];
+        tmp[m] = x0;
+        m += isfinite(x0) != 0;
+        tmp[m] = x1;
+        m += isfinite(x1) != 0;
+        ls0 += logcol[i0], ls1 += logcol[i1];
+        pos += pf[i0] + pf[i1];
+    }
+    for (; k < n; k++) {
+        double x = col[idx[k]];
+        tmp[m] = x;
+        m += isfinite(x) != 0;
+        ls0 += logcol[idx[k]];
+        pos += pf[idx[k]];
+    }
+    fin = (int64_t)m;
+    a->logsum += ls0 + ls1;
+    a->n_pos += pos;
+    a->n_nonpos += fin - pos;
+    return m;
 }
 
 static void channel_moments(fcs_stats *s, size_t c)
@@ -856,25 +930,8 @@ static void channel_moments(fcs_stats *s, size_t c)
     for (size_t p = 0; p < s->n_pops; p++) {
         const struct pop *q = &s->pops[p];
         struct acc *a = &s->acc[p * s->n_chans + c];
-        size_t m = 0;
-        for (size_t k = 0; k < q->n_idx; k++) {
-            double x = s->col[q->idx[k]];
-            s->tmp[m] = x;
-            m += isfinite(x) != 0;
-        }
+        size_t m = gather_moments(s, q->idx, q->n_idx, a);
         accumulate(a, s->tmp, m);
-        if (!s->need_geo) continue;
-        for (size_t k = 0; k < q->n_idx; k++) {
-            uint32_t i = q->idx[k];
-            double x = s->col[i];
-            if (!isfinite(x)) continue;
-            if (x > 0) {
-                a->logsum += s->logcol[i];
-                a->n_pos++;
-            } else {
-                a->n_nonpos++;
-            }
-        }
     }
 }
 
@@ -977,13 +1034,15 @@ static size_t gather(const fcs_stats *s, size_t p, size_t c, uint64_t *buf)
             size_t e = w * 64 + (size_t)__builtin_ctzll(word);
             word &= word - 1;
             if (s->f32) {
-                float x = ((const float *)store)[e];
-                buf[m] = key_of_float(x);
-                m += isfinite(x) != 0;
+                uint32_t u;
+                memcpy(&u, (const float *)store + e, sizeof u);
+                buf[m] = float_bits_key(u);
+                m += ((u >> 23) & 0xFF) != 0xFF; /* finite: exponent not all ones */
             } else {
-                double x = ((const double *)store)[e];
-                buf[m] = key_of_double(x);
-                m += isfinite(x) != 0;
+                uint64_t u;
+                memcpy(&u, (const double *)store + e, sizeof u);
+                buf[m] = double_bits_key(u);
+                m += ((u >> 52) & 0x7FF) != 0x7FF;
             }
         }
     }
