@@ -866,7 +866,12 @@ static hid_t group(struct h5w *w, hid_t loc, const char *name, const char *type,
     return g;
 }
 
-static hsize_t chunk_len(hsize_t n, hsize_t max) { return n == 0 ? 1 : (n < max ? n : max); }
+/* Chunk length along one axis: the extent, at least `min` (so that a tool
+ * appending rows in place gets room in the last chunk), at most `max`. */
+static hsize_t chunk_len(hsize_t n, hsize_t min, hsize_t max)
+{
+    return n < min ? min : (n < max ? n : max);
+}
 
 /* A dataset of rank 1 or 2 (rows x cols), chunked, growable along rows,
  * with shuffle + gzip. */
@@ -875,7 +880,8 @@ static void dataset(struct h5w *w, hid_t loc, const char *name, hid_t ftype, hid
 {
     if (w->failed) return;
     hsize_t dims[2] = {rows, cols}, maxd[2] = {H5S_UNLIMITED, cols};
-    hsize_t chunk[2] = {chunk_len(rows, rank == 1 ? 65536 : 256), chunk_len(cols, 1024)};
+    hsize_t chunk[2] = {chunk_len(rows, rank == 1 ? 64 : 16, rank == 1 ? 65536 : 256),
+                        chunk_len(cols, 1, 1024)};
     hid_t sp = H5Screate_simple(rank, dims, maxd), dcpl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
     int ok = sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0 &&
              H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, 4) >= 0;
