@@ -254,6 +254,9 @@ int fcs_cli_finish(int rc)
     errno = 0;
     int failed = fflush(stdout) != 0 || ferror(stdout);
     int saved = errno;
+    /* An earlier write may have failed on a closed pipe with errno since
+     * overwritten; ask the descriptor before it is closed. */
+    if (failed && (saved == EPIPE || fd_reader_gone(STDOUT_FILENO))) cli.broken_pipe = 1;
     if (fclose(stdout) != 0 && !failed) {
         failed = 1;
         saved = errno;
@@ -797,8 +800,3 @@ double fcs_cli_rng_normal(fcs_cli_rng *g)
     g->has_spare = 1;
     return u * m;
 }
-
-/* tools/json.c belongs to this helper library, but CMakeLists.txt builds
- * fcs_cli from tools/cli.c alone; compile it as part of this unit. (Remove
- * this line if tools/json.c is ever listed in add_library(fcs_cli ...).) */
-#include "json.c"

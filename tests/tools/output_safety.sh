@@ -53,6 +53,16 @@ files=()
 for i in $(seq 300); do files+=("$W/small.fcs"); done
 quiet_head "fcs-info --json (300 files)" -1 -- "$INFO" --json "${files[@]}"
 quiet_head "fcs-info (300 files)" -1 -- "$INFO" "${files[@]}"
+# fcs-info reading a pipe, its text output cut by head (regression: the EPIPE of an
+# earlier write was reported as "write error" with status 1)
+set +o pipefail
+for i in 1 2 3; do
+    "$CAT" "$W/big.fcs" "$W/big.fcs" --subsample 1000 --seed 3 | "$INFO" - 2>"$W/err" | head -8 >/dev/null
+    st=("${PIPESTATUS[@]}")
+    [ "${st[1]}" = 0 ] || bad "fcs-cat | fcs-info - | head -8: fcs-info exit ${st[1]}, want 0"
+    [ -s "$W/err" ] && bad "fcs-cat | fcs-info - | head -8: stderr: $(head -1 "$W/err")"
+done
+set -o pipefail
 # the pipe reader goes away at once: the tool must still end 0
 set +o pipefail
 "$EXPORT" "$W/big.fcs" 2>"$W/err" | true
