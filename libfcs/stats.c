@@ -59,12 +59,14 @@ int fcs_stat_is_channel(fcs_stat kind)
     return kind >= FCS_STAT_MEAN && kind <= FCS_STAT_PERCENTILE;
 }
 
-/* "p95", "P2.5": a plain decimal after the p, no sign, no exponent. */
+/* "p95", "P2.5", "p1e-3": a decimal number after the p (no "inf"/"nan"). */
 static int parse_percentile(const char *t, double *p)
 {
     if ((t[0] != 'p' && t[0] != 'P') || !t[1]) return -1;
     for (const char *c = t + 1; *c; c++)
-        if (!((*c >= '0' && *c <= '9') || *c == '.')) return -1;
+        if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == 'E' || *c == '-' ||
+              *c == '+'))
+            return -1;
     if (fcs_parse_double(t + 1, p) != 0 || !(*p >= 0 && *p <= 100)) return -1;
     return 0;
 }
@@ -91,9 +93,15 @@ int fcs_stat_parse(const char *text, fcs_stat_spec *out, fcs_error *err)
                          text);
 }
 
-/* Shortest %g that reads back as the same double. */
+/* The shortest plain decimal ("20", "2.5", "0.001") that reads back as
+ * the same double; the shortest %g (with an exponent) when none of up to
+ * 20 decimals does. */
 static void format_shortest(char *buf, size_t n, double v)
 {
+    for (int dec = 0; dec <= 20; dec++) {
+        snprintf(buf, n, "%.*f", dec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, n, "%.*g", prec, v);
         if (strtod(buf, NULL) == v) return;

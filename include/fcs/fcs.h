@@ -10,6 +10,9 @@
 #include "fcs/writer.h"
 #include "fcs/transform.h"
 #include "fcs/gate.h"
+#include "fcs/gatefile.h"
 #include "fcs/stats.h"
 #include "fcs/summary.h"
+#include "fcs/synth.h"
+#include "fcs/plot.h"
 #endif

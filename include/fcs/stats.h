@@ -55,9 +55,12 @@
  * Percentiles are exact (no binning) and follow Hyndman & Fan (1996)
  * definition 7 (R's default, numpy's "linear"): with the n sorted values
  * x[0..n-1], h = (n-1)*P/100, P-th = x[floor h] + (h - floor h) *
- * (x[floor h + 1] - x[floor h]). They are found by selection (introselect:
- * quickselect with median-of-3 pivots, falling back on sorting after too
- * many bad partitions), not by sorting everything.
+ * (x[floor h + 1] - x[floor h]). They are found by selection, not by
+ * sorting everything: an exact radix selection on order-preserving integer
+ * keys of the values (a histogram of 16 key bits locates the bucket of
+ * every wanted rank, only those buckets' values go on to the next 16 bits;
+ * small sets are finished by introselect), about two linear passes per
+ * population and channel. -0 counts as +0.
  *
  * Streaming and memory. Count, mean and SD are accumulated per chunk and
  * merged by Chan et al.'s pairwise update (Welford's recurrence for blocks:
@@ -133,15 +136,17 @@ FCS_EXPORT int fcs_stat_is_channel(fcs_stat kind);
  * Parse a statistic's name (case-insensitive): count, pct_parent,
  * pct_grandparent, pct_total, cells_per_ul, mean, median, geomean, sd, cv,
  * rsd, rcv, or pP with P a decimal number in [0, 100] ("p95", "p2.5",
- * "p99.9"). Also accepted: "%parent", "%grandparent", "%total", "gmean",
+ * "p99.9", "p1e-3"). Also accepted: "%parent", "%grandparent", "%total", "gmean",
  * "robust_sd", "robust_cv". FCS_EINVAL with a message quoting the text
  * otherwise.
  */
 FCS_EXPORT int fcs_stat_parse(const char *text, fcs_stat_spec *out, fcs_error *err);
 
 /** Canonical name of a statistic into buf (room for n bytes): "median",
- *  "p95", "p2.5" (the percentile as the shortest decimal that reads back).
- *  Returns buf ("" for an unknown kind). */
+ *  "p95", "p2.5" (the percentile as the shortest plain decimal that reads
+ *  back to the same double, or with an exponent for tiny ones); the name
+ *  parses back (fcs_stat_parse) to the same statistic. Returns buf ("" for
+ *  an unknown kind). */
 FCS_EXPORT const char *fcs_stat_name(const fcs_stat_spec *spec, char *buf, size_t n);
 
 /* ---- the accumulator --------------------------------------------------------- */
@@ -302,7 +307,9 @@ FCS_EXPORT double fcs_stats_value(const fcs_stats *s, size_t pop, size_t chan,
 
 /**
  * Percentile p (0..100, Hyndman-Fan type 7) of the n values v, which are
- * reordered (partially sorted) in place; NaN values must not be present.
+ * reordered (partially sorted) in place by introselect (quickselect with
+ * median-of-3 pivots that sorts the rest after too many bad partitions,
+ * so O(n log n) at worst); NaN values must not be present.
  * NaN for n = 0 or p outside [0, 100].
  */
 FCS_EXPORT double fcs_percentile(double *v, size_t n, double p);

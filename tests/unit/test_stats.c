@@ -56,7 +56,17 @@ static void test_stat_names(void **state)
     assert_false(fcs_stat_is_channel(FCS_STAT_CELLS_PER_UL));
     assert_true(fcs_stat_is_channel(FCS_STAT_MEAN));
     assert_true(fcs_stat_is_channel(FCS_STAT_PERCENTILE));
-    const char *bad[] = {"p101", "p-1", "p", "pfoo", "p1e1", "mode", "", "p 5"};
+    /* names read back: p20 must not become "p2e+01" (found by fuzz_summary) */
+    const char *names[] = {"p20", "p100", "p0", "p0.001", "p1e-3", "p99.99", "p0.00001"};
+    const char *canon[] = {"p20", "p100", "p0", "p0.001", "p0.001", "p99.99", "p0.00001"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        fcs_stat_spec back;
+        assert_int_equal(fcs_stat_parse(names[i], &s, NULL), FCS_OK);
+        assert_string_equal(fcs_stat_name(&s, buf, sizeof buf), canon[i]);
+        assert_int_equal(fcs_stat_parse(buf, &back, NULL), FCS_OK);
+        assert_true(back.percentile == s.percentile);
+    }
+    const char *bad[] = {"p101", "p-1", "p", "pfoo", "pinf", "pnan", "p1e3", "mode", "", "p 5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(fcs_stat_parse(bad[i], &s, &err), FCS_EINVAL);
         assert_non_null(strstr(err.msg, "statistic"));
