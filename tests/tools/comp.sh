@@ -94,13 +94,15 @@ def matmul_rows(rows, idx, S):
         out.append(o)
     return out
 
-def compare(want_rows, got_rows, idx, rel, what):
+def compare(want_rows, got_rows, idx, rel, what, input_rows=None):
     """|got - want| <= rel * (largest |value| of the event's coupled channels):
-    float32 rounding of a channel is relative to the channels it mixes."""
+    float32 rounding of a channel is relative to the channels it mixes (also
+    those of the input, input_rows, whose float32 rounding S carries along)."""
     assert len(want_rows) == len(got_rows), (what, len(want_rows), len(got_rows))
     bad = 0
     for e, (w, g) in enumerate(zip(want_rows, got_rows)):
-        scale = max([abs(w[j]) for j in idx] + [abs(g[j]) for j in idx] + [1.0])
+        scale = max([abs(w[j]) for j in idx] + [abs(g[j]) for j in idx] + [1.0] +
+                    ([abs(input_rows[e][j]) for j in idx] if input_rows else []))
         for j in idx:
             if not abs(g[j] - w[j]) <= rel * scale:
                 bad += 1
@@ -134,7 +136,7 @@ def cmd_spilled(orig_tsv, spilled_tsv, matrix_json, cols):
     assert h1 == h2, (h1, h2)
     idx = [h1.index(c) for c in cols.split(",")]
     want = matmul_rows(t, idx, S)
-    ok = compare(want, o, idx, 2.0 ** -22, "spilled = t x S")
+    ok = compare(want, o, idx, 2.0 ** -22, "spilled = t x S", t)
     rest = [j for j in range(len(h1)) if j not in idx]
     ok = compare(t, o, rest, 0.0, "other channels unchanged") and ok
     sys.exit(0 if ok else 1)
