@@ -261,9 +261,11 @@ int fcs_png_encode(const fcs_png_image *img, uint8_t **out, size_t *len, fcs_err
     if (row_bytes + 1 > 0x7fffffffu)
         return fcs_error_set(err, FCS_EINVAL, "png: rows of %zu bytes are too long", row_bytes);
     outbuf o = {NULL, 0, 0};
-    if (write_header(&o, img) || write_idat(&o, img, row_bytes) || chunk_bytes(&o, "IEND", NULL, 0)) {
+    if (write_header(&o, img) || write_idat(&o, img, row_bytes) ||
+        chunk_bytes(&o, "IEND", NULL, 0)) {
         free(o.data);
-        return fcs_error_set(err, FCS_ENOMEM, "png: out of memory (or image over 2 GiB compressed)");
+        return fcs_error_set(err, FCS_ENOMEM,
+                             "png: out of memory (or image over 2 GiB compressed)");
     }
     *out = o.data;
     *len = o.len;

@@ -115,14 +115,14 @@ typedef enum fcs_png_color {
 
 /** An image to encode; rows top to bottom. */
 typedef struct fcs_png_image {
-    uint32_t width, height;  /**< 1 .. 2^31-1 each */
+    uint32_t width, height; /**< 1 .. 2^31-1 each */
     fcs_png_color color;
-    const uint8_t *pixels;   /**< height rows */
-    size_t stride;           /**< bytes from one row to the next; 0 = width x bytes per pixel */
-    const uint8_t *palette;  /**< FCS_PNG_PALETTE: n_palette RGB triples */
-    size_t n_palette;        /**< 1..256 */
-    const uint8_t *alpha;    /**< FCS_PNG_PALETTE: alpha of the first n_alpha entries (tRNS),
-                                  the others opaque; may be NULL with n_alpha 0 */
+    const uint8_t *pixels;  /**< height rows */
+    size_t stride;          /**< bytes from one row to the next; 0 = width x bytes per pixel */
+    const uint8_t *palette; /**< FCS_PNG_PALETTE: n_palette RGB triples */
+    size_t n_palette;       /**< 1..256 */
+    const uint8_t *alpha;   /**< FCS_PNG_PALETTE: alpha of the first n_alpha entries (tRNS),
+                                 the others opaque; may be NULL with n_alpha 0 */
     size_t n_alpha;
 } fcs_png_image;
 
@@ -225,9 +225,9 @@ FCS_EXPORT int fcs_plot_scale_kind(const fcs_plot_scale *s);
 #define FCS_PLOT_LABEL_MAX 24
 
 typedef struct fcs_plot_tick {
-    double pos;   /**< position on the axis */
-    double value; /**< data value */
-    int major;    /**< 1: labelled major tick; 0: minor tick (label "") */
+    double pos;                     /**< position on the axis */
+    double value;                   /**< data value */
+    int major;                      /**< 1: labelled major tick; 0: minor tick (label "") */
     char label[FCS_PLOT_LABEL_MAX]; /**< "10^3", "-10^2", "0", "50000", "0.25" */
 } fcs_plot_tick;
 
@@ -276,6 +276,9 @@ FCS_EXPORT int fcs_plot_new(fcs_plot **out, const fcs_plot_axis *x, const fcs_pl
                             const fcs_plot_opts *opts, fcs_error *err) FCS_WARN_UNUSED;
 /** Free a picture. Accepts NULL. */
 FCS_EXPORT void fcs_plot_free(fcs_plot *p);
+/** Replace the title (copied; NULL = none), e.g. once the events are
+ *  counted. FCS_ENOMEM. */
+FCS_EXPORT int fcs_plot_set_title(fcs_plot *p, const char *title) FCS_WARN_UNUSED;
 /** One-line message of the last error ("" when none). */
 FCS_EXPORT const char *fcs_plot_errmsg(const fcs_plot *p);
 
@@ -326,14 +329,14 @@ FCS_EXPORT int fcs_plot_ellipse(fcs_plot *p, const fcs_transform *gx, const fcs_
 /** A quadrant divider: a line across the plot area at gate coordinate value
  *  on axis 0 (x: a vertical line) or 1 (y: horizontal; 2-D only). g: the
  *  gate transform of that axis. */
-FCS_EXPORT int fcs_plot_divider(fcs_plot *p, int axis, const fcs_transform *g, double value)
-    FCS_WARN_UNUSED;
+FCS_EXPORT int fcs_plot_divider(fcs_plot *p, int axis, const fcs_transform *g,
+                                double value) FCS_WARN_UNUSED;
 /** A label for the region [xmin, xmax) x [ymin, ymax) of a quadrant gate
  *  (infinite or NaN bounds: open), placed in the region's corner towards
  *  its open sides (its centre when closed on both sides). */
-FCS_EXPORT int fcs_plot_region_label(fcs_plot *p, const fcs_transform *gx,
-                                     const fcs_transform *gy, double xmin, double xmax,
-                                     double ymin, double ymax, const char *label) FCS_WARN_UNUSED;
+FCS_EXPORT int fcs_plot_region_label(fcs_plot *p, const fcs_transform *gx, const fcs_transform *gy,
+                                     double xmin, double xmax, double ymin, double ymax,
+                                     const char *label) FCS_WARN_UNUSED;
 /** A note printed under the picture (copied; at most 8 notes). The plot adds
  *  its own notes about off-scale and NaN events when it renders. */
 FCS_EXPORT int fcs_plot_note(fcs_plot *p, const char *text) FCS_WARN_UNUSED;
