@@ -15,4 +15,5 @@
 #include "fcs/summary.h"
 #include "fcs/synth.h"
 #include "fcs/plot.h"
+#include "fcs/report.h"
 #endif

@@ -61,9 +61,9 @@ extern "C" {
 
 /** Formats of a gating strategy on disk. */
 typedef enum fcs_gatefile_format {
-    FCS_GATEFILE_AUTO = 0,     /**< detect from the content (reading only) */
-    FCS_GATEFILE_TEXT = 1,     /**< the libfcs gate file (docs/gate-file.md) */
-    FCS_GATEFILE_GATINGML = 2  /**< Gating-ML 2.0 XML */
+    FCS_GATEFILE_AUTO = 0,    /**< detect from the content (reading only) */
+    FCS_GATEFILE_TEXT = 1,    /**< the libfcs gate file (docs/gate-file.md) */
+    FCS_GATEFILE_GATINGML = 2 /**< Gating-ML 2.0 XML */
 } fcs_gatefile_format;
 
 /** Largest gate file read (bytes); larger inputs are refused (FCS_EFORMAT). */
@@ -109,8 +109,8 @@ FCS_EXPORT int fcs_gatefile_read(fcs_strategy **out, const char *path,
  * transform of fcs/transform.h; Gating-ML export refuses those it has no
  * element for (linear, log, asinh, biex: FCS_EUNSUPPORTED).
  */
-FCS_EXPORT int fcs_gatefile_write_mem(const fcs_strategy *s, fcs_gatefile_format format,
-                                      char **out, size_t *len, fcs_error *err) FCS_WARN_UNUSED;
+FCS_EXPORT int fcs_gatefile_write_mem(const fcs_strategy *s, fcs_gatefile_format format, char **out,
+                                      size_t *len, fcs_error *err) FCS_WARN_UNUSED;
 
 /**
  * Write s to path ("-" = standard output) in format TEXT or GATINGML. A
