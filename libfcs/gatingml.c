@@ -97,6 +97,9 @@ static void xml_error(void *user, xmlErrorPtr e)
     snprintf(msg, sizeof msg, "%s", e->message ? e->message : "malformed XML");
     size_t l = strlen(msg);
     while (l > 0 && (msg[l - 1] == '\n' || msg[l - 1] == ' ')) msg[--l] = '\0';
+    /* Some libxml2 messages span lines; ours are one line. */
+    for (char *c = msg; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
     g->failed = 1;
     fcs_error_set(g->err, FCS_EFORMAT, "%s:%d: XML: %s", g->name, e->line, msg);
 }
