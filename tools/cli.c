@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,6 +16,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -298,6 +301,13 @@ static void guard_handler(int sig)
 
 void fcs_cli_guard_output(const char *path)
 {
+    if (fcs_cli_check_output(path)) {
+        /* No way to return the refusal: end here, before anything is written
+         * (the temporaries of earlier outputs go too). */
+        for (int i = 0; i < cli_n_guards; i++) unlink(cli_guard_paths[i]);
+        fflush(stdout);
+        exit(FCS_CLI_EXIT_INPUT);
+    }
     if (fcs_cli_is_stdout(path) || cli_n_guards >= CLI_GUARDS) return;
     int n = snprintf(cli_guard_paths[cli_n_guards], PATH_MAX, "%s.tmp.%ld", path, (long)getpid());
     if (n < 0 || n >= PATH_MAX) return;
@@ -313,6 +323,338 @@ void fcs_cli_guard_output(const char *path)
     cli_n_guards++;
 }
 
+/* ---- outputs must not be inputs ------------------------------------------------ */
+
+/* The inputs noted so far, by device and inode (growing array; a program
+ * has one such list, like its command line). */
+struct cli_input {
+    dev_t dev;
+    ino_t ino;
+    char *name;
+};
+static struct {
+    struct cli_input *v;
+    size_t n, cap;
+} cli_inputs;
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* The name of the noted input that is the file st, or NULL. */
+static const char *noted_input(const struct stat *st)
+{
+    for (size_t i = 0; i < cli_inputs.n; i++)
+        if (cli_inputs.v[i].dev == st->st_dev && cli_inputs.v[i].ino == st->st_ino)
+            return cli_inputs.v[i].name ? cli_inputs.v[i].name : "(a file given)";
+    return NULL;
+}
+
+void fcs_cli_note_input(const char *path)
+{
+    struct stat st;
+    int is_stdin = fcs_cli_is_stdout(path); /* "-" (or NULL) for an input is stdin */
+    if ((is_stdin ? fstat(STDIN_FILENO, &st) : stat(path, &st)) != 0) return;
+    if (!S_ISREG(st.st_mode)) return; /* a pipe or terminal: no output can replace it */
+    if (noted_input(&st)) return;
+    if (cli_inputs.n == cli_inputs.cap) {
+        size_t cap = cli_inputs.cap ? 2 * cli_inputs.cap : 8;
+        struct cli_input *v = realloc(cli_inputs.v, cap * sizeof *v);
+        if (!v) return; /* then only the open-descriptor check protects it */
+        cli_inputs.v = v;
+        cli_inputs.cap = cap;
+    }
+    struct cli_input *in = &cli_inputs.v[cli_inputs.n++];
+    in->dev = st.st_dev;
+    in->ino = st.st_ino;
+    in->name = strdup(fcs_cli_input_name(path));
+}
+
+/* Whether descriptor fd is open for reading on the file out; its name in
+ * buf ("<stdin>" for 0, else the path the kernel has for it). */
+static int fd_reads(int fd, const struct stat *out, char *buf, size_t n)
+{
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY) return 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !same_file(&st, out)) return 0;
+    if (fd == STDIN_FILENO) {
+        snprintf(buf, n, "<stdin>");
+        return 1;
+    }
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t k = readlink(link, buf, n - 1);
+    if (k <= 0) snprintf(buf, n, "(open on descriptor %d)", fd);
+    else buf[k] = '\0';
+    return 1;
+}
+
+/* An input the tool opened without noting it (a reader of another tool):
+ * any descriptor open for reading on the file. /proc/self/fd lists them on
+ * Linux; elsewhere the first 1024 descriptors are asked. */
+static int open_input_named(const struct stat *out, char *buf, size_t n)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) {
+        for (int fd = 0; fd < 1024; fd++)
+            if (fd_reads(fd, out, buf, n)) return 1;
+        return 0;
+    }
+    int found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (end == e->d_name || *end || fd == dirfd(d) || fd < 0 || fd > INT_MAX) continue;
+        found = fd_reads((int)fd, out, buf, n);
+    }
+    closedir(d);
+    return found;
+}
+
+int fcs_cli_check_output(const char *path)
+{
+    struct stat out;
+    char buf[PATH_MAX];
+    if (fcs_cli_is_stdout(path) || stat(path, &out) != 0 || !S_ISREG(out.st_mode)) return 0;
+    const char *in = noted_input(&out);
+    if (!in && open_input_named(&out, buf, sizeof buf)) in = buf;
+    if (!in) return 0;
+    return fcs_cli_error(path, "output is the same file as input %s; nothing written", in);
+}
+
+/* ---- inputs -------------------------------------------------------------------- */
+
+int fcs_cli_open(fcs_reader **r, const char *path, const fcs_read_opts *ro)
+{
+    fcs_read_opts def;
+    fcs_error err;
+    if (!ro) {
+        fcs_read_opts_init(&def);
+        ro = &def;
+    }
+    fcs_cli_note_input(path);
+    *r = NULL;
+    if (fcs_open(r, path, ro, &err) != FCS_OK) return fcs_cli_error_lib(path, err.msg);
+    return 0;
+}
+
+int fcs_cli_open_dataset(fcs_reader **r, const char *path, const fcs_read_opts *ro,
+                         int64_t dataset)
+{
+    if (fcs_cli_open(r, path, ro)) return FCS_CLI_EXIT_INPUT;
+    size_t n = fcs_n_datasets(*r);
+    if (dataset < 0 || (uint64_t)dataset >= n)
+        fcs_cli_error(path, "no data set %" PRId64 " (the file has %zu, numbered from 0)", dataset,
+                      n);
+    else if (fcs_select_dataset(*r, (size_t)dataset) != FCS_OK)
+        fcs_cli_error_lib(path, fcs_errmsg(*r));
+    else if (fcs_n_events(*r) < 0)
+        fcs_cli_error(path, "event count %" PRId64 " out of range", fcs_n_events(*r));
+    else
+        return 0;
+    fcs_close(*r);
+    *r = NULL;
+    return FCS_CLI_EXIT_INPUT;
+}
+
+int fcs_cli_read_file(const char *path, size_t max, char **text, size_t *len)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    fcs_cli_note_input(path);
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fcs_cli_error(path, "cannot open: %s", strerror(errno));
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = malloc(cap + 1);
+    int rc = buf ? 0 : fcs_cli_error(NULL, "out of memory");
+    while (!rc) {
+        if (n == cap) {
+            if (cap >= max) {
+                rc = fcs_cli_error(path, "larger than %zu bytes: not a file of this kind", max);
+                break;
+            }
+            size_t ncap = 2 * cap > max ? max : 2 * cap;
+            char *b = realloc(buf, ncap + 1);
+            if (!b) {
+                rc = fcs_cli_error(NULL, "out of memory");
+                break;
+            }
+            buf = b;
+            cap = ncap;
+        }
+        ssize_t k = read(fd, buf + n, cap - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) rc = fcs_cli_error(path, "read failed: %s", strerror(errno));
+        if (k <= 0) break;
+        n += (size_t)k;
+    }
+    if (!is_stdin) close(fd);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+double fcs_cli_scaled_range(const fcs_param *p)
+{
+    double r = p->range;
+    if (p->datatype == 'I' && p->log_decades > 0)
+        return pow(10.0, p->log_decades) * (p->log_offset > 0 ? p->log_offset : 1.0);
+    if (p->gain != 0 && p->gain != 1 && r > 0) return r / p->gain;
+    return r;
+}
+
+/* ---- unique parameter names --------------------------------------------------------- */
+
+struct name_ref {
+    const char *s;
+    size_t i;
+};
+
+static int cmp_name_ref(const void *a, const void *b)
+{
+    const struct name_ref *x = a, *y = b;
+    int c = strcmp(x->s, y->s);
+    if (c) return c;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static int cmp_name_key(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct name_ref *)elem)->s);
+}
+
+/* "BASE_K" for the first K >= *k that no original name has. */
+static char *fresh_name(const char *base, size_t *k, const struct name_ref *sorted, size_t n)
+{
+    size_t len = strlen(base) + 24;
+    char *s = malloc(len);
+    if (!s) return NULL;
+    for (;; (*k)++) {
+        snprintf(s, len, "%s_%zu", base, *k);
+        if (!bsearch(s, sorted, n, sizeof *sorted, cmp_name_key)) return s;
+    }
+}
+
+/* New names (in fresh[]) for the later members of each run of equal names
+ * in sorted. Renames never meet one another ("BASE_K" splits at its last
+ * '_' into one BASE and one K) and are checked against the originals,
+ * which stay in place meanwhile. */
+static int rename_duplicates(fcs_cli_names *nm, const struct name_ref *sorted, size_t n,
+                             char **fresh)
+{
+    for (size_t g = 0; g < n;) {
+        size_t e = g + 1, k = 2;
+        while (e < n && strcmp(sorted[e].s, sorted[g].s) == 0) e++;
+        for (size_t m = g + 1; m < e; m++, k++) {
+            size_t i = sorted[m].i;
+            if (!(fresh[i] = fresh_name(sorted[g].s, &k, sorted, n))) return -1;
+            nm->renamed[i] = 1;
+            nm->same_as[i] = sorted[g].i;
+            nm->n_renamed++;
+        }
+        g = e;
+    }
+    return 0;
+}
+
+/* The reader's names, "P<n>" (as the writer names a parameter without
+ * $PnN) where there is none. */
+static int copy_names(fcs_cli_names *nm, const fcs_reader *r, struct name_ref *sorted)
+{
+    for (size_t i = 0; i < nm->n; i++) {
+        const fcs_param *p = fcs_param_info(r, i);
+        char buf[32];
+        snprintf(buf, sizeof buf, "P%zu", i + 1);
+        if (!(nm->name[i] = strdup(p && p->name ? p->name : buf))) return -1;
+        sorted[i].s = nm->name[i];
+        sorted[i].i = i;
+    }
+    return 0;
+}
+
+int fcs_cli_names_init(fcs_cli_names *nm, const fcs_reader *r)
+{
+    size_t n = fcs_n_params(r), alloc = n ? n : 1;
+    memset(nm, 0, sizeof *nm);
+    nm->name = calloc(alloc, sizeof *nm->name);
+    nm->renamed = calloc(alloc, 1);
+    nm->same_as = calloc(alloc, sizeof *nm->same_as);
+    struct name_ref *sorted = malloc(alloc * sizeof *sorted);
+    char **fresh = calloc(alloc, sizeof *fresh);
+    int rc = (nm->name && nm->renamed && nm->same_as && sorted && fresh) ? 0 : -1;
+    if (!rc) {
+        nm->n = n;
+        rc = copy_names(nm, r, sorted);
+    }
+    if (!rc) {
+        qsort(sorted, n, sizeof *sorted, cmp_name_ref);
+        rc = rename_duplicates(nm, sorted, n, fresh);
+    }
+    for (size_t i = 0; fresh && i < n; i++) {
+        if (!fresh[i]) continue;
+        if (rc) {
+            free(fresh[i]);
+        } else {
+            free(nm->name[i]);
+            nm->name[i] = fresh[i];
+        }
+    }
+    free(fresh);
+    free(sorted);
+    if (rc) fcs_cli_names_free(nm);
+    return rc;
+}
+
+void fcs_cli_names_free(fcs_cli_names *nm)
+{
+    for (size_t i = 0; nm->name && i < nm->n; i++) free(nm->name[i]);
+    free(nm->name);
+    free(nm->renamed);
+    free(nm->same_as);
+    memset(nm, 0, sizeof *nm);
+}
+
+int fcs_cli_writer_set_names(fcs_writer *w, const fcs_cli_names *nm, const int *map, size_t n_out)
+{
+    char key[48];
+    for (size_t k = 0; nm->n_renamed && k < n_out; k++) {
+        long j = map ? map[k] : (long)k;
+        if (j < 0 || (size_t)j >= nm->n || !nm->renamed[j]) continue;
+        snprintf(key, sizeof key, "$P%zuN", k + 1);
+        int rc = fcs_writer_set_keyword(w, key, nm->name[j]);
+        if (rc != FCS_OK) return rc;
+    }
+    return FCS_OK;
+}
+
+#define CLI_RENAME_LINES 10 /* a hostile file may repeat one name thousands of times */
+
+void fcs_cli_report_warnings_names(const char *file, const fcs_reader *r, const fcs_cli_names *nm)
+{
+    for (size_t i = 0; i < fcs_n_warnings(r); i++) {
+        const char *w = fcs_warning(r, i);
+        if (nm && nm->n_renamed && strncmp(w, "duplicate-name:", 15) == 0) continue;
+        fcs_cli_warn(file, "%s", w);
+    }
+    size_t shown = 0;
+    for (size_t i = 0; nm && i < nm->n && shown < nm->n_renamed; i++) {
+        if (!nm->renamed[i]) continue;
+        if (++shown > CLI_RENAME_LINES) {
+            fcs_cli_warn(file, "duplicate-name: %zu more parameters renamed the same way",
+                         nm->n_renamed - CLI_RENAME_LINES);
+            break;
+        }
+        fcs_cli_warn(file, "duplicate-name: $P%zuN '%s' repeats $P%zuN: written as '%s'", i + 1,
+                     nm->name[nm->same_as[i]], nm->same_as[i] + 1, nm->name[i]);
+    }
+}
+
 /* ---- text output files ------------------------------------------------------ */
 
 int fcs_cli_out_open(fcs_cli_out *o, const char *path)
@@ -322,6 +664,7 @@ int fcs_cli_out_open(fcs_cli_out *o, const char *path)
         o->f = stdout;
         return 0;
     }
+    if (fcs_cli_check_output(path)) return FCS_CLI_EXIT_INPUT;
     size_t n = strlen(path) + 32;
     o->path = strdup(path);
     o->tmp_path = malloc(n);
@@ -350,7 +693,10 @@ int fcs_cli_out_open(fcs_cli_out *o, const char *path)
 int fcs_cli_out_commit(fcs_cli_out *o)
 {
     if (!o->path) { /* stdout: fcs_cli_finish() makes the final check */
-        fflush(stdout);
+        /* A broken pipe is noted now, while errno and the descriptor still
+         * say so; later calls would leave only the stream's error flag. */
+        errno = 0;
+        if (fflush(stdout) != 0 || ferror(stdout)) fcs_cli_write_failed(stdout);
         return 0;
     }
     int e = 0;
@@ -378,6 +724,154 @@ void fcs_cli_out_abort(fcs_cli_out *o)
     free(o->path);
     free(o->tmp_path);
     memset(o, 0, sizeof *o);
+}
+
+/* ---- FCS outputs ---------------------------------------------------------------- */
+
+static const char *output_shown(const char *output)
+{
+    return fcs_cli_is_stdout(output) ? "<stdout>" : output;
+}
+
+int fcs_cli_writer_open(fcs_writer **w, const char *output, size_t n_params)
+{
+    fcs_write_opts wo;
+    fcs_error err;
+    const char *path = fcs_cli_is_stdout(output) ? "-" : output;
+    *w = NULL;
+    if (fcs_cli_check_output(output)) return FCS_CLI_EXIT_INPUT;
+    fcs_write_opts_init(&wo);
+    fcs_cli_guard_output(output);
+    if (fcs_writer_open(w, path, n_params, &wo, &err) != FCS_OK) {
+        *w = NULL;
+        return fcs_cli_error_lib(output_shown(output), err.msg);
+    }
+    return 0;
+}
+
+/* The writer's message without its "OUTPUT: " prefix. */
+static const char *without_output(const char *msg, const char *output)
+{
+    const char *shown = output_shown(output);
+    size_t n = strlen(shown);
+    if (strncmp(msg, shown, n) == 0 && msg[n] == ':') {
+        msg += n + 1;
+        while (*msg == ' ') msg++;
+    }
+    return msg;
+}
+
+int fcs_cli_writer_failed(const fcs_writer *w, int rc, const char *output, const char *input,
+                          int *quiet_end)
+{
+    int e = errno; /* of the failing call: read before anything else runs */
+    if (fcs_cli_is_stdout(output) && (e == EPIPE || fcs_cli_broken_pipe())) {
+        fcs_cli_set_broken_pipe();
+        if (quiet_end) *quiet_end = 1;
+        return 0;
+    }
+    const char *msg = w ? fcs_writer_errmsg(w) : "";
+    if (rc == FCS_ENOMEM) return fcs_cli_error(NULL, "out of memory");
+    if (!msg || !*msg) msg = fcs_strerror(rc);
+    if (rc == FCS_EIO) return fcs_cli_error_lib(output_shown(output), msg);
+    return fcs_cli_error(input, "cannot be written as FCS: %s", without_output(msg, output));
+}
+
+int fcs_cli_finish_writer(fcs_writer *w, const char *output, int rc, int quiet_end)
+{
+    fcs_error err;
+    if (rc || quiet_end || !w) {
+        fcs_writer_abort(w); /* no partial -o FILE; an existing one is untouched */
+        return rc;
+    }
+    if (fcs_writer_close(w, &err) == FCS_OK) return 0;
+    if (fcs_cli_is_stdout(output) && (errno == EPIPE || fcs_cli_broken_pipe())) {
+        fcs_cli_set_broken_pipe();
+        return 0;
+    }
+    return fcs_cli_error_lib(output_shown(output), err.msg);
+}
+
+void fcs_cli_stream_init(fcs_cli_stream *s, fcs_reader *r, const char *input, fcs_writer *w,
+                         const char *output, float *buf, size_t chunk)
+{
+    memset(s, 0, sizeof *s);
+    s->r = r;
+    s->input = input;
+    s->w = w;
+    s->output = output;
+    s->buf = buf;
+    s->chunk = chunk ? chunk : 1;
+    s->limit = fcs_n_events(r);
+}
+
+int fcs_cli_stream_write(fcs_cli_stream *s, float *ev, size_t n)
+{
+    size_t np = fcs_n_params(s->r);
+    for (size_t off = 0; off < n && !s->stop && !s->quiet_end; off += s->chunk) {
+        size_t m = n - off < s->chunk ? n - off : s->chunk, n_out = m;
+        float *part = ev + off * np;
+        const float *out = s->fn ? s->fn(s, part, m, &n_out) : part;
+        s->done += (int64_t)m;
+        if (n_out == 0) continue;
+        int rc = fcs_writer_write_f32(s->w, out, n_out);
+        if (rc != FCS_OK && fcs_cli_writer_failed(s->w, rc, s->output, s->input, &s->quiet_end))
+            return FCS_CLI_EXIT_INPUT;
+    }
+    if (s->prog) fcs_cli_progress_update(s->prog, s->prog_base + s->done);
+    return 0;
+}
+
+int fcs_cli_stream_run(fcs_cli_stream *s)
+{
+    while (!s->stop && !s->quiet_end && s->done < s->limit) {
+        size_t want = s->chunk;
+        if ((int64_t)want > s->limit - s->done) want = (size_t)(s->limit - s->done);
+        int64_t n = fcs_read_events_f32(s->r, s->buf, want, FCS_VALUES_SCALED);
+        if (n < 0) return fcs_cli_error_lib(s->input, fcs_errmsg(s->r));
+        if (n == 0) break;
+        if (fcs_cli_stream_write(s, s->buf, (size_t)n)) return FCS_CLI_EXIT_INPUT;
+    }
+    if (!s->stop && !s->quiet_end && s->done < s->limit)
+        return fcs_cli_error(s->input, "DATA ends after %" PRId64 " of %" PRId64 " events", s->done,
+                             fcs_n_events(s->r));
+    return 0;
+}
+
+#define CLI_CHUNK_VALUES (256 * 1024)
+#define CLI_CHUNK_EVENTS_MAX 16384
+
+size_t fcs_cli_chunk_events(size_t width)
+{
+    size_t n = CLI_CHUNK_VALUES / (width ? width : 1);
+    if (n > CLI_CHUNK_EVENTS_MAX) n = CLI_CHUNK_EVENTS_MAX;
+    return n ? n : 1;
+}
+
+/* $DFCiTOj, i and j decimal, any case. */
+static int is_dfc_keyword(const char *k)
+{
+    if (strncasecmp(k, "$DFC", 4) != 0) return 0;
+    const char *p = k + 4;
+    if (*p < '0' || *p > '9') return 0;
+    while (*p >= '0' && *p <= '9') p++;
+    if ((p[0] != 'T' && p[0] != 't') || (p[1] != 'O' && p[1] != 'o')) return 0;
+    p += 2;
+    if (*p < '0' || *p > '9') return 0;
+    while (*p >= '0' && *p <= '9') p++;
+    return *p == '\0';
+}
+
+int fcs_cli_drop_spillover(fcs_writer *w, const fcs_reader *r)
+{
+    static const char *kws[] = {"$SPILLOVER", "SPILL", "$COMP"};
+    int rc = FCS_OK;
+    for (size_t i = 0; rc == FCS_OK && i < sizeof kws / sizeof kws[0]; i++)
+        rc = fcs_writer_set_keyword(w, kws[i], NULL);
+    for (size_t i = 0; rc == FCS_OK && i < fcs_n_keywords(r); i++)
+        if (is_dfc_keyword(fcs_keyword_name(r, i)))
+            rc = fcs_writer_set_keyword(w, fcs_keyword_name(r, i), NULL);
+    return rc == FCS_ENOTFOUND ? FCS_OK : rc;
 }
 
 /* ---- provenance -------------------------------------------------------------- */

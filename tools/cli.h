@@ -1,9 +1,11 @@
 /*
  * cli.h — what every libfcs command-line tool shares: start-up (locale,
  * SIGPIPE), --help/--version/usage errors, one-line error messages, output
- * files written to a temporary name and renamed into place, quiet ends on a
- * broken pipe, progress on a terminal, provenance keywords, number parsing
- * and formatting, and a reproducible random number generator.
+ * files written to a temporary name and renamed into place (and never over
+ * one of the tool's inputs), quiet ends on a broken pipe, opening inputs,
+ * unique parameter names, the chunk loop from a reader to an FCS writer,
+ * progress on a terminal, provenance keywords, number parsing and
+ * formatting, and a reproducible random number generator.
  *
  * A tool is one file tools/fcs-NAME.c shaped like this:
  *
@@ -160,8 +162,103 @@ int fcs_cli_is_stdout(const char *path);
  * while writing) if the tool is stopped by SIGINT, SIGTERM or SIGHUP, so an
  * interrupted run leaves neither a partial PATH nor a stray temporary file.
  * No effect for stdout. Up to 8 outputs per process.
+ *
+ * It also runs fcs_cli_check_output(path) first: a tool calls it just
+ * before it creates an output, so every tool refuses to write over one of
+ * its inputs. As this function cannot return an error, an output that is an
+ * input ends the program here: the message is printed, the temporary files
+ * guarded so far are removed and the exit status is 1. (Tools that have
+ * something to clean up call fcs_cli_check_output themselves, earlier.)
  */
 void fcs_cli_guard_output(const char *path);
+
+/* ---- outputs must not be inputs ---------------------------------------------- */
+
+/**
+ * Remember that the tool reads path ("-": standard input), so that no
+ * output replaces it. The file is remembered by device and inode (stat
+ * follows symbolic links), so "./x.fcs", a symbolic link or a hard link to
+ * it are the same input. A path that cannot be stat'ed (not there yet) is
+ * not remembered: opening it will fail and say why. The input helpers below
+ * call this; a tool calls it for files it opens by other means (a matrix or
+ * gate file) and may call it for every input argument before reading any.
+ */
+void fcs_cli_note_input(const char *path);
+
+/**
+ * Whether writing path (-o) would replace an input. Inputs are the files
+ * noted by fcs_cli_note_input (and the helpers that call it) and every
+ * regular file the process has open for reading (the readers the tool has
+ * open, a standard input redirected from a file). Returns 0 when path is
+ * stdout ("-" or NULL), does not exist, is not a regular file or is no
+ * input; otherwise prints "NAME: PATH: output is the same file as input
+ * IN; nothing written" and returns FCS_CLI_EXIT_INPUT. fcs_cli_out_open,
+ * fcs_cli_writer_open and fcs_cli_guard_output call it, so a tool calls it
+ * itself only to refuse before any work (as the tools of this folder do
+ * right after parsing).
+ */
+int fcs_cli_check_output(const char *path);
+
+/* ---- inputs ---------------------------------------------------------------------- */
+
+/** fcs_open(path) with the tool's messages: notes path as an input
+ *  (fcs_cli_note_input) and on failure prints "NAME: FILE: why" and returns
+ *  FCS_CLI_EXIT_INPUT with *r NULL; 0 on success. ro may be NULL (defaults). */
+int fcs_cli_open(fcs_reader **r, const char *path, const fcs_read_opts *ro);
+
+/** fcs_cli_open, then select data set `dataset` (0-based): "no data set N (the
+ *  file has K, numbered from 0)" when it has none, and an event count that is
+ *  negative is refused. Returns 0, or FCS_CLI_EXIT_INPUT (message printed, *r
+ *  NULL, nothing left open). */
+int fcs_cli_open_dataset(fcs_reader **r, const char *path, const fcs_read_opts *ro,
+                         int64_t dataset);
+
+/** Read a whole text file (a matrix, gate or strategy file; "-" = stdin) into
+ *  a NUL-terminated malloc'd buffer, at most max bytes, noting it as an input.
+ *  Returns 0 (*text owned by the caller, *len without the NUL) or prints the
+ *  error naming the file and returns FCS_CLI_EXIT_INPUT. */
+int fcs_cli_read_file(const char *path, size_t max, char **text, size_t *len);
+
+/** The largest channel value a parameter can take, by the rule the reader
+ *  scales with: 10^f1*f2 for a log $PnE, $PnR/$PnG with a gain, else $PnR.
+ *  This is the $PnR a tool writing FCS_VALUES_SCALED values must give it. May
+ *  be infinite or 0 for a broken $PnE/$PnR: check before use. */
+double fcs_cli_scaled_range(const fcs_param *p);
+
+/* ---- unique parameter names --------------------------------------------------- */
+
+/**
+ * The names the tools give r's parameters in what they write: $PnN as the
+ * reader has it ("P<n>", 1-based, when there is none), made unique. FCS
+ * requires unique $PnN, and a table with two equal column names is
+ * ambiguous, but the reader accepts a file that repeats one (warning
+ * duplicate-name). The first parameter of a name keeps it; the next ones
+ * become "NAME_2", "NAME_3", ... (skipping names the file already uses), so
+ * every tool (fcs-export's header, the FCS the pipe tools write) shows the
+ * same names for the same file.
+ */
+typedef struct fcs_cli_names {
+    char **name;             /**< n names, all distinct */
+    unsigned char *renamed;  /**< 1 where name differs from the reader's */
+    size_t *same_as;         /**< for a renamed one: the parameter that keeps its name */
+    size_t n, n_renamed;
+} fcs_cli_names;
+
+/** Fill nm for r's selected data set. 0, or -1 out of memory (nm emptied). */
+int fcs_cli_names_init(fcs_cli_names *nm, const fcs_reader *r);
+/** Release nm (a zeroed or freed record is fine). */
+void fcs_cli_names_free(fcs_cli_names *nm);
+
+/** Give w's parameters the unique names: output parameter k (of n_out) is input
+ *  parameter map[k] (map NULL: the identity; -1: a new parameter, left alone).
+ *  Only renamed parameters are touched, so call it after fcs_writer_set_param
+ *  and before fcs_writer_begin. Returns a libfcs status. */
+int fcs_cli_writer_set_names(fcs_writer *w, const fcs_cli_names *nm, const int *map, size_t n_out);
+
+/** As fcs_cli_report_warnings, but the reader's duplicate-name warnings are
+ *  replaced by one line per renamed parameter:
+ *  "warning: duplicate-name: $P2N 'A' repeats $P1N: written as 'A_2'". */
+void fcs_cli_report_warnings_names(const char *file, const fcs_reader *r, const fcs_cli_names *nm);
 
 /* ---- text output files (-o for tables and JSON) ---------------------------- */
 
@@ -174,12 +271,13 @@ typedef struct fcs_cli_out {
 } fcs_cli_out;
 
 /** Open path ("-" or NULL = stdout). Returns 0, or prints the error and
- *  returns FCS_CLI_EXIT_INPUT. */
+ *  returns FCS_CLI_EXIT_INPUT; an output that is an input of the tool
+ *  (fcs_cli_check_output) is such an error, and nothing is created. */
 int fcs_cli_out_open(fcs_cli_out *o, const char *path);
 
 /** Finish: for a file, flush, fsync, close and rename into place (returns 0
- *  or prints the error and returns 1). For stdout, only fflush (the final
- *  check is fcs_cli_finish). */
+ *  or prints the error and returns 1). For stdout, only fflush, a broken
+ *  pipe being recorded at once (the final check is fcs_cli_finish). */
 int fcs_cli_out_commit(fcs_cli_out *o);
 
 /** Give up: close and remove the temporary file (an existing PATH stays
@@ -207,6 +305,96 @@ void fcs_cli_progress_start(fcs_cli_progress *p, int64_t total);
 void fcs_cli_progress_update(fcs_cli_progress *p, int64_t done);
 /** Clear the progress line. */
 void fcs_cli_progress_end(fcs_cli_progress *p);
+
+/* ---- FCS outputs (the pipe stream) --------------------------------------------- */
+
+/**
+ * Open a libfcs writer for n_params parameters on output (-o FILE, or NULL
+ * / "-" for stdout), float32 little-endian (the pipe format): refuses an
+ * output that is an input (fcs_cli_check_output), guards the temporary file
+ * (fcs_cli_guard_output). Returns 0, or prints the error and returns
+ * FCS_CLI_EXIT_INPUT (*w NULL).
+ */
+int fcs_cli_writer_open(fcs_writer **w, const char *output, size_t n_params);
+
+/**
+ * Report the failure rc of a writer call (fcs_writer_set_*, _copy_keywords,
+ * _begin, _write*) and say how to go on:
+ *  - the reader of stdout went away (EPIPE): no message, the broken pipe is
+ *    recorded, *quiet_end is set and 0 returned: stop writing and end with 0;
+ *  - FCS_EIO (a failed write): the message names the output;
+ *  - out of memory: "out of memory";
+ *  - anything else is about what the input holds (two equal names, a $PnR
+ *    that is not a number...): the message names input, the file it came
+ *    from, with the writer's "<stdout>: " prefix removed.
+ * Returns FCS_CLI_EXIT_INPUT in those cases. quiet_end may be NULL.
+ */
+int fcs_cli_writer_failed(const fcs_writer *w, int rc, const char *output, const char *input,
+                          int *quiet_end);
+
+/**
+ * End an FCS output: after a failure (rc != 0) or a quiet end, abort the
+ * writer (no partial -o FILE; an existing one keeps its bytes) and return
+ * rc; otherwise close it (fsync and rename for a file), a broken pipe on
+ * stdout being a quiet end (0). Returns the tool's status. w may be NULL.
+ */
+int fcs_cli_finish_writer(fcs_writer *w, const char *output, int rc, int quiet_end);
+
+/**
+ * Copy the events of a reader to a writer in chunks, through an optional
+ * per-chunk function, in constant memory (the loop of fcs-cat, fcs-comp and
+ * fcs-xform). Fill the record (fcs_cli_stream_init), then call
+ * fcs_cli_stream_write for events the tool already holds (read ahead) and
+ * fcs_cli_stream_run for the rest.
+ */
+typedef struct fcs_cli_stream fcs_cli_stream;
+
+/** Process n events of ev (event by event, fcs_n_params(r) values each) in
+ *  place or into a buffer of the tool's. Returns the events to write and
+ *  their count in *n_out (0: none), or sets s->stop to end the input early. */
+typedef const float *(*fcs_cli_chunk_fn)(fcs_cli_stream *s, float *ev, size_t n, size_t *n_out);
+
+struct fcs_cli_stream {
+    fcs_reader *r;          /**< input, its data set selected */
+    const char *input;      /**< its name in messages */
+    fcs_writer *w;          /**< output, begun */
+    const char *output;     /**< -o FILE, NULL for stdout */
+    float *buf;             /**< room for `chunk` events of the input */
+    size_t chunk;           /**< events per read (and per call of fn) */
+    int64_t limit;          /**< events to take from the input: its $TOT, or fewer */
+    fcs_cli_chunk_fn fn;    /**< NULL: write the events as read */
+    void *ctx;              /**< the tool's, for fn */
+    fcs_cli_progress *prog; /**< NULL: none */
+    int64_t prog_base;      /**< added to the count shown (events of earlier inputs) */
+    int64_t done;           /**< events taken from the input so far */
+    int stop;               /**< set by fn: the tool wants no more events */
+    int quiet_end;          /**< the reader of stdout went away */
+};
+
+/** A stream of input r to writer w, taking all of r's events (limit $TOT),
+ *  reading chunk events at a time into buf. */
+void fcs_cli_stream_init(fcs_cli_stream *s, fcs_reader *r, const char *input, fcs_writer *w,
+                         const char *output, float *buf, size_t chunk);
+
+/** Pass n events of ev (already taken from the input, e.g. read ahead) through
+ *  fn to the writer, chunk events at a time; they count in s->done. Returns 0
+ *  (also after a quiet end: s->quiet_end) or 1 (reported). */
+int fcs_cli_stream_write(fcs_cli_stream *s, float *ev, size_t n);
+
+/** Read the input chunk by chunk until s->limit events, its end, s->stop or
+ *  a quiet end; an input that ends before s->limit events is an error ("DATA
+ *  ends after K of N events"), as is a read error (the reader's message,
+ *  naming the input). Returns 0 or 1 (reported). */
+int fcs_cli_stream_run(fcs_cli_stream *s);
+
+/** Number of events per chunk for rows of `width` values: about 256 Ki values,
+ *  at most 16384 events, at least 1. */
+size_t fcs_cli_chunk_events(size_t width);
+
+/** Remove every spillover keyword the reader looks at ($SPILLOVER, SPILL,
+ *  $COMP and the $DFCiTOj of r) from w: for outputs whose events no longer
+ *  match them. Returns a libfcs status. */
+int fcs_cli_drop_spillover(fcs_writer *w, const fcs_reader *r);
 
 /* ---- option values ------------------------------------------------------- */
 

@@ -26,7 +26,6 @@
  * The SHA-256 is of the very bytes that were parsed (the file is read once).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -68,8 +67,6 @@ enum {
     OPT_MAX_COND
 };
 
-#define CHUNK_VALUES (256 * 1024)
-#define CHUNK_EVENTS_MAX 16384
 #define MATRIX_FILE_MAX (64u << 20) /* as fcs_matrix_read_file */
 #define DEFAULT_RANGE 262144.0      /* $PnR of a fluorochrome when no detector has one */
 
@@ -155,53 +152,13 @@ static int parse(struct comp_opts *o, int argc, char **argv)
 
 /* ---- reading the matrix file ---------------------------------------------------- */
 
-/* The whole file (NUL-terminated), at most MATRIX_FILE_MAX bytes. */
-static int slurp(const char *path, char **text, size_t *len)
-{
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fcs_cli_error(path, "cannot open: %s", strerror(errno));
-    size_t cap = 64 * 1024, n = 0;
-    char *buf = malloc(cap + 1);
-    int rc = buf ? 0 : fcs_cli_error(NULL, "out of memory");
-    while (!rc) {
-        if (n == cap) {
-            if (cap >= MATRIX_FILE_MAX) {
-                rc = fcs_cli_error(path, "larger than %u MiB: not a matrix file",
-                                   MATRIX_FILE_MAX >> 20);
-                break;
-            }
-            char *b = realloc(buf, 2 * cap + 1);
-            if (!b) {
-                rc = fcs_cli_error(NULL, "out of memory");
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        ssize_t k = read(fd, buf + n, cap - n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) rc = fcs_cli_error(path, "read failed: %s", strerror(errno));
-        if (k <= 0) break;
-        n += (size_t)k;
-    }
-    if (fd != STDIN_FILENO) close(fd);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return 0;
-}
-
 /* Parse the matrix file; *sha receives the SHA-256 of the bytes parsed. */
 static int read_matrix(const char *path, fcs_matrix **m, char sha[65])
 {
     char *text;
     size_t len;
     fcs_error err;
-    if (slurp(path, &text, &len)) return FCS_CLI_EXIT_INPUT;
+    if (fcs_cli_read_file(path, MATRIX_FILE_MAX, &text, &len)) return FCS_CLI_EXIT_INPUT;
     fcs_sha256 *h = fcs_sha256_new();
     if (!h) {
         free(text);
@@ -304,44 +261,20 @@ struct comp_run {
     fcs_writer *w;
     float *buf, *obuf, *abund;
     size_t chunk;
+    fcs_cli_names nm;             /* unique output names of the input parameters */
     fcs_cli_progress prog;
     int quiet_end;
 };
 
-static const char *param_name(const fcs_param *p, size_t i, char *buf, size_t n)
-{
-    if (p && p->name) return p->name;
-    snprintf(buf, n, "P%zu", i + 1);
-    return buf;
-}
-
-/* The largest channel value a parameter can take, by the rule the reader
- * scales with (as fcs-cat writes it): $PnR must describe the values. */
-static double scaled_range(const fcs_param *p)
-{
-    double r = p->range;
-    if (p->datatype == 'I' && p->log_decades > 0)
-        return pow(10.0, p->log_decades) * (p->log_offset > 0 ? p->log_offset : 1.0);
-    if (p->gain != 0 && p->gain != 1 && r > 0) return r / p->gain;
-    return r;
-}
-
 static int open_input(struct comp_run *x)
 {
     fcs_read_opts ro;
-    fcs_error err;
     fcs_read_opts_init(&ro);
     ro.strict = x->o->strict;
-    if (fcs_open(&x->r, x->o->input, &ro, &err) != FCS_OK)
-        return fcs_cli_error_lib(x->o->input, err.msg);
-    if ((size_t)x->o->dataset >= fcs_n_datasets(x->r))
-        return fcs_cli_error(x->o->input, "no data set %" PRId64 " (the file has %zu, numbered from 0)",
-                             x->o->dataset, fcs_n_datasets(x->r));
-    if (fcs_select_dataset(x->r, (size_t)x->o->dataset) != FCS_OK)
-        return fcs_cli_error_lib(x->o->input, fcs_errmsg(x->r));
+    if (fcs_cli_open_dataset(&x->r, x->o->input, &ro, x->o->dataset)) return FCS_CLI_EXIT_INPUT;
     x->np = fcs_n_params(x->r);
     x->n_events = fcs_n_events(x->r);
-    if (x->n_events < 0) return fcs_cli_error(x->o->input, "event count out of range");
+    if (fcs_cli_names_init(&x->nm, x->r)) return fcs_cli_error(NULL, "out of memory");
     x->names = calloc(x->np ? x->np : 1, sizeof *x->names);
     x->labels = calloc(x->np ? x->np : 1, sizeof *x->labels);
     if (!x->names || !x->labels) return fcs_cli_error(NULL, "out of memory");
@@ -501,6 +434,17 @@ static int build_undo(struct comp_run *x)
     return 0;
 }
 
+/* fcs-cat of files compensated each with its own matrix records
+ * "source=per-input" instead of a matrix. */
+static int per_input(const char *v)
+{
+    const char *rec = last_record(v);
+    char *src = record_field(rec, rec + strlen(rec), "source");
+    int yes = src && strcmp(src, "per-input") == 0;
+    free(src);
+    return yes;
+}
+
 /* "compensate with file:m.csv" of the last record, for the refusal. */
 static int refuse_twice(const struct comp_run *x)
 {
@@ -509,8 +453,9 @@ static int refuse_twice(const struct comp_run *x)
     char *src = record_field(rec, end, "source");
     int mode_len = (int)((semi ? semi : end) - rec);
     fcs_cli_error(x->o->input, "already compensated (LIBFCS_COMP: %.*s%s%.200s); --force "
-                  "compensates again, --decompensate undoes it",
-                  mode_len > 40 ? 40 : mode_len, rec, src ? " with " : "", src ? src : "");
+                  "compensates again%s",
+                  mode_len > 40 ? 40 : mode_len, rec, src ? " with " : "", src ? src : "",
+                  per_input(x->previous) ? "" : ", --decompensate undoes it");
     free(src);
     return FCS_CLI_EXIT_INPUT;
 }
@@ -519,6 +464,10 @@ static int plan(struct comp_run *x)
 {
     const struct comp_opts *o = x->o;
     x->undo = o->decompensate;
+    if (o->decompensate && x->previous && per_input(x->previous))
+        return fcs_cli_error(o->input, "LIBFCS_COMP: the events were compensated per input file "
+                             "with different matrices (fcs-cat of compensated files): that "
+                             "cannot be undone here; decompensate the files before concatenating");
     if (o->decompensate) {
         if (x->previous && o->matrix)
             return fcs_cli_error(o->input, "the stream was compensated by fcs-comp (LIBFCS_COMP): "
@@ -547,7 +496,7 @@ static int is_identity(const fcs_matrix *m)
  * fcs-xform has already transformed (logicle, asinh, ...) would be wrong. */
 static int check_linear(const struct comp_run *x)
 {
-    char key[48], buf[32];
+    char key[48];
     for (size_t i = 0; i < fcs_comp_n_inputs(x->c); i++) {
         size_t p = (size_t)fcs_comp_input_param(x->c, i);
         snprintf(key, sizeof key, "LIBFCS_P%zuTRANSFORM", p + 1);
@@ -555,7 +504,7 @@ static int check_linear(const struct comp_run *x)
         if (t)
             return fcs_cli_error(x->o->input, "channel %s is transformed (%s=%.100s): %s needs "
                                  "linear values; run fcs-comp before fcs-xform",
-                                 param_name(fcs_param_info(x->r, p), p, buf, sizeof buf), key, t,
+                                 x->nm.name[p], key, t,
                                  x->undo ? "decompensation" : "compensation");
     }
     return 0;
@@ -605,23 +554,22 @@ static int layout(struct comp_run *x)
     return 0;
 }
 
-/* The output name of parameter k (valid until the next call with buf). */
-static const char *out_name(const struct comp_run *x, size_t k, char *buf, size_t n)
+/* The output name of parameter k. */
+static const char *out_name(const struct comp_run *x, size_t k)
 {
     if (x->map[k] < 0) return fcs_comp_output_name(x->c, (size_t)x->fluor[k]);
-    return param_name(fcs_param_info(x->r, (size_t)x->map[k]), (size_t)x->map[k], buf, n);
+    return x->nm.name[x->map[k]];
 }
 
 /* Fluorochrome names must not repeat a $PnN (the writer needs unique names). */
 static int check_names(const struct comp_run *x)
 {
-    char b1[32], b2[32];
     for (size_t k = 0; k < x->np_out; k++) {
         if (x->map[k] >= 0) continue;
-        const char *a = out_name(x, k, b1, sizeof b1);
+        const char *a = out_name(x, k);
         for (size_t l = 0; l < x->np_out; l++) {
             if (l == k) continue;
-            const char *b = out_name(x, l, b2, sizeof b2);
+            const char *b = out_name(x, l);
             if (strcasecmp(a, b) == 0)
                 return fcs_cli_error(x->o->input, "fluorochrome '%s' of %s has the name of "
                                      "%s '%s'; rename it in the spectrum matrix",
@@ -634,11 +582,7 @@ static int check_names(const struct comp_run *x)
 
 static int alloc_buffers(struct comp_run *x)
 {
-    size_t wide = x->np > x->np_out ? x->np : x->np_out;
-    if (!wide) wide = 1;
-    x->chunk = CHUNK_VALUES / wide;
-    if (x->chunk > CHUNK_EVENTS_MAX) x->chunk = CHUNK_EVENTS_MAX;
-    if (x->chunk == 0) x->chunk = 1;
+    x->chunk = fcs_cli_chunk_events(x->np > x->np_out ? x->np : x->np_out);
     x->buf = malloc(x->chunk * (x->np ? x->np : 1) * sizeof *x->buf);
     if (!x->buf) return fcs_cli_error(NULL, "out of memory");
     if (!x->spectral) return 0;
@@ -655,10 +599,9 @@ static int alloc_buffers(struct comp_run *x)
 static fcs_matrix *used_by_pnn(const struct comp_run *x)
 {
     fcs_matrix *m = fcs_matrix_copy(fcs_comp_matrix(x->c));
-    char buf[32];
     for (size_t i = 0; m && i < fcs_comp_n_inputs(x->c); i++) {
         size_t p = (size_t)fcs_comp_input_param(x->c, i);
-        if (fcs_matrix_set_name(m, i, param_name(fcs_param_info(x->r, p), p, buf, sizeof buf))) {
+        if (fcs_matrix_set_name(m, i, x->nm.name[p])) {
             fcs_matrix_free(m);
             return NULL;
         }
@@ -668,7 +611,6 @@ static fcs_matrix *used_by_pnn(const struct comp_run *x)
 
 static void sb_list(struct strbuf *b, const char *key, const struct comp_run *x, int inputs)
 {
-    char buf[32];
     size_t n = inputs ? fcs_comp_n_inputs(x->c) : fcs_comp_n_outputs(x->c);
     sb_putc(b, ';');
     sb_puts(b, key);
@@ -677,7 +619,7 @@ static void sb_list(struct strbuf *b, const char *key, const struct comp_run *x,
         if (i) sb_putc(b, ',');
         if (inputs) {
             size_t p = (size_t)fcs_comp_input_param(x->c, i);
-            sb_escaped(b, param_name(fcs_param_info(x->r, p), p, buf, sizeof buf), ";|,");
+            sb_escaped(b, x->nm.name[p], ";|,");
         } else {
             sb_escaped(b, fcs_comp_output_name(x->c, i), ";|,");
         }
@@ -727,32 +669,6 @@ static char *drop_last_record(const char *v)
     return strndup(v, (size_t)(rec - 1 - v));
 }
 
-static int is_dfc_keyword(const char *k)
-{
-    if (strncasecmp(k, "$DFC", 4) != 0) return 0;
-    const char *p = k + 4;
-    if (*p < '0' || *p > '9') return 0;
-    while (*p >= '0' && *p <= '9') p++;
-    if ((p[0] != 'T' && p[0] != 't') || (p[1] != 'O' && p[1] != 'o')) return 0;
-    p += 2;
-    if (*p < '0' || *p > '9') return 0;
-    while (*p >= '0' && *p <= '9') p++;
-    return *p == '\0';
-}
-
-/* Remove every spillover keyword the reader would look at. */
-static int drop_spillover_keywords(struct comp_run *x)
-{
-    static const char *kws[] = {"$SPILLOVER", "SPILL", "$COMP"};
-    int rc = FCS_OK;
-    for (size_t i = 0; rc == FCS_OK && i < sizeof kws / sizeof kws[0]; i++)
-        rc = fcs_writer_set_keyword(x->w, kws[i], NULL);
-    for (size_t i = 0; rc == FCS_OK && i < fcs_n_keywords(x->r); i++)
-        if (is_dfc_keyword(fcs_keyword_name(x->r, i)))
-            rc = fcs_writer_set_keyword(x->w, fcs_keyword_name(x->r, i), NULL);
-    return rc == FCS_ENOTFOUND ? FCS_OK : rc;
-}
-
 /* --decompensate -m: the data now carry the matrix's spillover. */
 static int set_new_spillover(struct comp_run *x)
 {
@@ -760,7 +676,7 @@ static int set_new_spillover(struct comp_run *x)
     if (fcs_spillover(x->r, &kw) && kw)
         fcs_cli_warn(x->o->input, "%s of the input is replaced by the matrix of %s", kw,
                      x->o->matrix);
-    int rc = drop_spillover_keywords(x);
+    int rc = fcs_cli_drop_spillover(x->w, x->r);
     fcs_matrix *m = rc == FCS_OK ? used_by_pnn(x) : NULL;
     char *s = m ? fcs_matrix_to_spillover(m) : NULL;
     if (rc == FCS_OK && !m) rc = FCS_ENOMEM;
@@ -786,7 +702,7 @@ static int comp_keywords(struct comp_run *x)
         rc = comp_record(x, &v);
         if (rc == FCS_OK) rc = fcs_writer_set_keyword(x->w, "LIBFCS_COMP", v);
         /* the detectors these keywords name are no longer in the stream */
-        if (rc == FCS_OK && x->spectral) rc = drop_spillover_keywords(x);
+        if (rc == FCS_OK && x->spectral) rc = fcs_cli_drop_spillover(x->w, x->r);
     }
     free(v);
     return rc == FCS_ENOTFOUND ? FCS_OK : rc;
@@ -799,21 +715,20 @@ static int comp_keywords(struct comp_run *x)
 static int set_params(struct comp_run *x)
 {
     double frange = 0;
-    char buf[32];
     for (size_t i = 0; x->spectral && i < fcs_comp_n_inputs(x->c); i++) {
-        double r = scaled_range(fcs_param_info(x->r, (size_t)fcs_comp_input_param(x->c, i)));
+        double r = fcs_cli_scaled_range(fcs_param_info(x->r, (size_t)fcs_comp_input_param(x->c, i)));
         if (isfinite(r) && r > frange) frange = r;
     }
     if (!(frange > 0)) frange = DEFAULT_RANGE;
     for (size_t k = 0; k < x->np_out; k++) {
         int rc;
         if (x->map[k] < 0) {
-            rc = fcs_writer_set_param(x->w, k, out_name(x, k, buf, sizeof buf), NULL, frange);
+            rc = fcs_writer_set_param(x->w, k, out_name(x, k), NULL, frange);
         } else {
             const fcs_param *p = fcs_param_info(x->r, (size_t)x->map[k]);
-            double r = scaled_range(p);
+            double r = fcs_cli_scaled_range(p);
             if (!(r > 0) || !isfinite(r)) continue; /* the writer's own fallback */
-            rc = fcs_writer_set_param(x->w, k, out_name(x, k, buf, sizeof buf), p->label, r);
+            rc = fcs_writer_set_param(x->w, k, out_name(x, k), p->label, r);
         }
         if (rc != FCS_OK) return rc;
     }
@@ -822,101 +737,71 @@ static int set_params(struct comp_run *x)
 
 static int setup_writer(struct comp_run *x)
 {
-    fcs_write_opts wo;
-    fcs_error err;
-    const char *out = x->o->output ? x->o->output : "-";
-    fcs_write_opts_init(&wo);
-    fcs_cli_guard_output(x->o->output);
-    if (fcs_writer_open(&x->w, out, x->np_out, &wo, &err) != FCS_OK)
-        return fcs_cli_error_lib(out, err.msg);
+    if (fcs_cli_writer_open(&x->w, x->o->output, x->np_out)) return FCS_CLI_EXIT_INPUT;
     int rc = fcs_writer_copy_keywords(x->w, x->r, x->map);
     if (rc == FCS_OK) rc = set_params(x);
+    if (rc == FCS_OK) rc = fcs_cli_writer_set_names(x->w, &x->nm, x->map, x->np_out);
     if (rc == FCS_OK) rc = comp_keywords(x);
     if (rc == FCS_OK) rc = fcs_cli_provenance(x->w, x->o->no_version);
     if (rc == FCS_OK) rc = fcs_writer_begin(x->w, x->n_events);
     if (rc != FCS_OK) {
-        fcs_cli_error_lib(x->o->output ? x->o->output : "<stdout>",
-                          rc == FCS_ENOMEM ? "out of memory" : fcs_writer_errmsg(x->w));
+        rc = fcs_cli_writer_failed(x->w, rc, x->o->output, x->o->input, &x->quiet_end);
         fcs_writer_abort(x->w);
         x->w = NULL;
-        return FCS_CLI_EXIT_INPUT;
     }
-    return 0;
+    return rc;
 }
 
 /* ---- streaming ------------------------------------------------------------------------ */
 
-static int write_failed(struct comp_run *x)
-{
-    if (!x->o->output && (errno == EPIPE || fcs_cli_broken_pipe())) {
-        fcs_cli_set_broken_pipe();
-        x->quiet_end = 1;
-        return 0;
-    }
-    return fcs_cli_error_lib(x->o->output ? x->o->output : "<stdout>", fcs_writer_errmsg(x->w));
-}
-
 /* Unmix n events of buf into obuf: kept parameters copied, fluorochromes
  * from the abundances. */
-static void unmix_chunk(struct comp_run *x, size_t n)
+static void unmix_chunk(struct comp_run *x, const float *ev, size_t n)
 {
     size_t f = fcs_comp_n_outputs(x->c);
-    (void)fcs_comp_unmix_f32(x->c, x->buf, n, x->abund);
+    (void)fcs_comp_unmix_f32(x->c, ev, n, x->abund);
     for (size_t i = 0; i < n; i++) {
-        const float *src = x->buf + i * x->np, *ab = x->abund + i * f;
+        const float *src = ev + i * x->np, *ab = x->abund + i * f;
         float *dst = x->obuf + i * x->np_out;
         for (size_t k = 0; k < x->np_out; k++) dst[k] = x->map[k] >= 0 ? src[x->map[k]] : ab[x->fluor[k]];
     }
 }
 
-static const float *process_chunk(struct comp_run *x, size_t n)
+static const float *process_chunk(fcs_cli_stream *s, float *ev, size_t n, size_t *n_out)
 {
+    struct comp_run *x = s->ctx;
+    *n_out = n;
     if (x->spectral) {
-        unmix_chunk(x, n);
+        unmix_chunk(x, ev, n);
         return x->obuf;
     }
-    if (x->undo) (void)fcs_comp_decompensate_f32(x->c, x->buf, n);
-    else (void)fcs_comp_apply_f32(x->c, x->buf, n);
-    return x->buf;
+    if (x->undo) (void)fcs_comp_decompensate_f32(x->c, ev, n);
+    else (void)fcs_comp_apply_f32(x->c, ev, n);
+    return ev;
 }
 
 static int stream(struct comp_run *x)
 {
-    int64_t done = 0;
-    int rc = 0;
+    fcs_cli_stream s;
+    fcs_cli_stream_init(&s, x->r, x->o->input, x->w, x->o->output, x->buf, x->chunk);
+    s.fn = process_chunk;
+    s.ctx = x;
+    s.prog = &x->prog;
     fcs_cli_progress_start(&x->prog, x->n_events);
-    while (!x->quiet_end && done < x->n_events) {
-        int64_t n = fcs_read_events_f32(x->r, x->buf, x->chunk, FCS_VALUES_SCALED);
-        if (n < 0) rc = fcs_cli_error_lib(x->o->input, fcs_errmsg(x->r));
-        if (n <= 0) break;
-        const float *out = process_chunk(x, (size_t)n);
-        if (fcs_writer_write_f32(x->w, out, (size_t)n) != FCS_OK) {
-            rc = write_failed(x);
-            break;
-        }
-        done += n;
-        fcs_cli_progress_update(&x->prog, done);
-    }
+    int rc = fcs_cli_stream_run(&s);
     fcs_cli_progress_end(&x->prog);
-    if (!rc && !x->quiet_end && done < x->n_events)
-        rc = fcs_cli_error(x->o->input, "DATA ends after %" PRId64 " of %" PRId64 " events", done,
-                           x->n_events);
+    x->quiet_end = s.quiet_end;
+    if (!rc && !x->quiet_end) fcs_cli_report_warnings_names(x->o->input, x->r, &x->nm);
     return rc;
 }
 
-static int finish_writer(struct comp_run *x, int rc)
+/* Refuse an -o that is the input or the matrix file before reading anything. */
+static int check_output(const struct comp_opts *o)
 {
-    fcs_error err;
-    if (rc || x->quiet_end) {
-        fcs_writer_abort(x->w); /* no partial -o FILE; an existing one is untouched */
-        return rc;
-    }
-    if (fcs_writer_close(x->w, &err) == FCS_OK) return 0;
-    if (!x->o->output && (errno == EPIPE || fcs_cli_broken_pipe())) {
-        fcs_cli_set_broken_pipe();
-        return 0;
-    }
-    return fcs_cli_error_lib(x->o->output ? x->o->output : "<stdout>", err.msg);
+    fcs_cli_note_input(o->input);
+    if (o->matrix) fcs_cli_note_input(o->matrix);
+    if (o->spectral) fcs_cli_note_input(o->spectral);
+    return fcs_cli_check_output(o->output);
 }
 
 static int run(const struct comp_opts *o)
@@ -925,6 +810,7 @@ static int run(const struct comp_opts *o)
     memset(&x, 0, sizeof x);
     x.o = o;
     int rc = fcs_cli_refuse_tty(o->output);
+    if (!rc) rc = check_output(o);
     if (!rc) rc = open_input(&x);
     if (!rc) rc = plan(&x);
     if (!rc) rc = check_linear(&x);
@@ -933,11 +819,15 @@ static int run(const struct comp_opts *o)
     if (!rc && x.spectral) rc = check_names(&x);
     if (!rc) rc = alloc_buffers(&x);
     if (!rc) rc = setup_writer(&x);
-    if (!rc) rc = finish_writer(&x, stream(&x));
+    if (!rc && !x.quiet_end) {
+        rc = stream(&x);
+        rc = fcs_cli_finish_writer(x.w, o->output, rc, x.quiet_end);
+    }
     fcs_comp_free(x.c);
     free(x.source);
     free(x.names);
     free(x.labels);
+    fcs_cli_names_free(&x.nm);
     free(x.map);
     free(x.fluor);
     free(x.buf);

@@ -120,18 +120,14 @@ static void write_name(FILE *f, const char *name, char sep)
     for (const char *p = name; *p; p++) putc((*p == '\t' || *p == '\n' || *p == '\r') ? ' ' : *p, f);
 }
 
-static void write_header(FILE *f, const fcs_reader *r, char sep)
+/* The names every tool gives the parameters (a repeated $PnN made unique,
+ * "P<n>" for none), so that a column is found by the same name here and in
+ * what fcs-cat, fcs-comp and fcs-xform write. */
+static void write_header(FILE *f, const fcs_cli_names *nm, char sep)
 {
-    char fallback[32];
-    for (size_t j = 0; j < fcs_n_params(r); j++) {
-        const fcs_param *p = fcs_param_info(r, j);
+    for (size_t j = 0; j < nm->n; j++) {
         if (j) putc(sep, f);
-        if (p->name) {
-            write_name(f, p->name, sep);
-        } else {
-            snprintf(fallback, sizeof fallback, "P%zu", j + 1);
-            fputs(fallback, f);
-        }
+        write_name(f, nm->name[j], sep);
     }
     putc('\n', f);
 }
@@ -242,7 +238,8 @@ static unsigned read_flags(const struct export_opts *o)
 
 /* Stream all events to out. Returns 0, 1 (read or write error, reported) or
  * 0 after a broken pipe. */
-static int export_events(fcs_reader *r, const struct export_opts *o, FILE *out, const char *name)
+static int export_events(fcs_reader *r, const struct export_opts *o, FILE *out, const char *name,
+                         const fcs_cli_names *nm)
 {
     struct exporter e;
     fcs_cli_progress prog;
@@ -251,7 +248,7 @@ static int export_events(fcs_reader *r, const struct export_opts *o, FILE *out, 
         exporter_free(&e);
         return fcs_cli_error(name, "out of memory for %zu parameters", fcs_n_params(r));
     }
-    write_header(out, r, o->sep);
+    write_header(out, nm, o->sep);
     fcs_cli_progress_start(&prog, fcs_n_events(r));
     int write_errno = 0;
     while ((n = fcs_read_events(r, e.values, e.chunk, read_flags(o))) > 0) {
@@ -274,45 +271,31 @@ static int export_events(fcs_reader *r, const struct export_opts *o, FILE *out, 
     return fcs_cli_error(o->output, "write error: %s", strerror(write_errno ? write_errno : EIO));
 }
 
-static int open_dataset(fcs_reader **r, const struct export_opts *o)
-{
-    fcs_read_opts ro;
-    fcs_error err;
-    fcs_read_opts_init(&ro);
-    ro.strict = o->strict;
-    if (fcs_open(r, o->file, &ro, &err) != FCS_OK) return fcs_cli_error_lib(o->file, err.msg);
-    if ((size_t)o->dataset >= fcs_n_datasets(*r)) {
-        fcs_cli_error(o->file, "no data set %lld (the file has %zu, numbered from 0)",
-                      (long long)o->dataset, fcs_n_datasets(*r));
-        fcs_close(*r);
-        return FCS_CLI_EXIT_INPUT;
-    }
-    if (fcs_select_dataset(*r, (size_t)o->dataset) != FCS_OK) {
-        int rc = fcs_cli_error_lib(o->file, fcs_errmsg(*r));
-        fcs_close(*r);
-        return rc;
-    }
-    return 0;
-}
-
 static int run(const struct export_opts *o)
 {
     fcs_reader *r;
+    fcs_read_opts ro;
     fcs_cli_out out;
-    int rc = open_dataset(&r, o);
-    if (rc) return rc;
-    if (fcs_cli_out_open(&out, o->output) != 0) {
+    fcs_cli_names nm;
+    fcs_read_opts_init(&ro);
+    ro.strict = o->strict;
+    fcs_cli_note_input(o->file); /* -o onto the input is refused before reading */
+    if (fcs_cli_check_output(o->output)) return FCS_CLI_EXIT_INPUT;
+    if (fcs_cli_open_dataset(&r, o->file, &ro, o->dataset)) return FCS_CLI_EXIT_INPUT;
+    if (fcs_cli_names_init(&nm, r)) {
         fcs_close(r);
-        return FCS_CLI_EXIT_INPUT;
+        return fcs_cli_error(NULL, "out of memory");
     }
-    rc = export_events(r, o, out.f, o->file);
-    if (rc == 0) fcs_cli_report_warnings(o->file, r);
+    int rc = fcs_cli_out_open(&out, o->output);
+    if (rc == 0) {
+        rc = export_events(r, o, out.f, o->file, &nm);
+        if (rc == 0) fcs_cli_report_warnings_names(o->file, r, &nm);
+        if (rc != 0) fcs_cli_out_abort(&out); /* an existing FILE stays as it was */
+        else rc = fcs_cli_out_commit(&out);
+    }
+    fcs_cli_names_free(&nm);
     fcs_close(r);
-    if (rc != 0) {
-        fcs_cli_out_abort(&out); /* an existing FILE stays as it was */
-        return rc;
-    }
-    return fcs_cli_out_commit(&out);
+    return rc;
 }
 
 int main(int argc, char **argv)

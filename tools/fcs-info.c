@@ -65,6 +65,13 @@ static int parse(struct info_opts *o, int argc, char **argv)
     return FCS_CLI_CONTINUE;
 }
 
+/* The data set to describe. One already selected stays so: a sequential
+ * input whose events were read (verify_data) cannot select it again. */
+static int select_dataset(fcs_reader *r, size_t d)
+{
+    return fcs_dataset_index(r) == d ? FCS_OK : fcs_select_dataset(r, d);
+}
+
 /* ---- JSON ------------------------------------------------------------------------- */
 
 static void json_char(fcs_json *j, char c)
@@ -200,7 +207,7 @@ static int json_file(FILE *f, fcs_reader *r, const char *path)
     fcs_json_key(&j, "datasets");
     fcs_json_begin_array(&j);
     for (size_t d = 0; d < fcs_n_datasets(r); d++) {
-        int rc = fcs_select_dataset(r, d);
+        int rc = select_dataset(r, d);
         if (rc != FCS_OK) return rc;
         json_dataset(&j, r);
     }
@@ -332,7 +339,7 @@ static int text_file(FILE *f, fcs_reader *r, const char *path)
     text_string(f, path);
     fprintf(f, "\nversion: %s\ndata sets: %zu\n", fcs_version(r), fcs_n_datasets(r));
     for (size_t d = 0; d < fcs_n_datasets(r); d++) {
-        int rc = fcs_select_dataset(r, d);
+        int rc = select_dataset(r, d);
         if (rc != FCS_OK) return rc;
         text_dataset(f, r);
     }
@@ -341,20 +348,51 @@ static int text_file(FILE *f, fcs_reader *r, const char *path)
 
 /* ---- run ------------------------------------------------------------------------- */
 
+#define VERIFY_VALUES (64 * 1024) /* 256 KiB of float32 per read */
+
+/*
+ * A file's sizes are checked when it is opened: a DATA segment past its end
+ * is an error there. A pipe or gzip stream has no size to check, so its
+ * events are read through (and dropped, in constant memory) to find out
+ * whether the DATA segment is complete: the same bytes give the same verdict
+ * whichever way they come. (A sequential input with several data sets is
+ * spilled to a temporary file by the reader, and then checked like a file.)
+ */
+static int verify_data(fcs_reader *r, const char *path)
+{
+    if (fcs_is_seekable(r)) return 0;
+    size_t np = fcs_n_params(r) ? fcs_n_params(r) : 1;
+    size_t chunk = VERIFY_VALUES / np ? VERIFY_VALUES / np : 1;
+    float *buf = malloc(chunk * np * sizeof *buf);
+    if (!buf) return fcs_cli_error(path, "out of memory");
+    int64_t n, done = 0;
+    while ((n = fcs_read_events_f32(r, buf, chunk, FCS_VALUES_RAW)) > 0) done += n;
+    free(buf);
+    if (n < 0) return fcs_cli_error_lib(path, fcs_errmsg(r));
+    if (done < fcs_n_events(r))
+        return fcs_cli_error(path, "DATA ends after %lld of %lld events", (long long)done,
+                             (long long)fcs_n_events(r));
+    return 0;
+}
+
 /* Describe one file into out. The description is built in memory first so
  * that a file failing halfway (a broken second data set) prints nothing on
  * stdout: every JSON line is complete or absent. */
 static int info_file(const struct info_opts *o, FILE *out, const char *path)
 {
     fcs_read_opts ro;
-    fcs_error err;
     fcs_reader *r = NULL;
     char *buf = NULL;
     size_t len = 0;
     fcs_read_opts_init(&ro);
     ro.strict = o->strict;
     ro.metadata_only = o->metadata_only;
-    if (fcs_open(&r, path, &ro, &err) != FCS_OK) return fcs_cli_error_lib(path, err.msg);
+    if (fcs_cli_open(&r, path, &ro)) return FCS_CLI_EXIT_INPUT;
+    /* first, so that what reading the data finds (a missing CRC) is described */
+    if (!o->metadata_only && verify_data(r, path)) {
+        fcs_close(r);
+        return FCS_CLI_EXIT_INPUT;
+    }
     FILE *mem = open_memstream(&buf, &len);
     if (!mem) {
         fcs_close(r);
@@ -378,6 +416,8 @@ static int run(const struct info_opts *o)
 {
     fcs_cli_out out;
     int status = FCS_CLI_EXIT_OK;
+    /* -o onto one of the inputs is refused before any is read */
+    for (int i = 0; i < o->n_files; i++) fcs_cli_note_input(o->files[i]);
     if (fcs_cli_out_open(&out, o->output) != 0) return FCS_CLI_EXIT_INPUT;
     for (int i = 0; i < o->n_files; i++) {
         if (info_file(o, out.f, o->files[i]) != 0) status = FCS_CLI_EXIT_INPUT;

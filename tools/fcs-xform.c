@@ -17,7 +17,6 @@
  * with --force the new transform is applied on top and appended to the
  * keyword after a ';'.
  */
-#include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <math.h>
@@ -47,16 +46,16 @@ static const fcs_cli_tool TOOL = {
     "      --version         versions of the tool and its libraries\n"
     "Transforms: linear(scale,offset) log(base) asinh(cofactor) flin(T,A) flog(T,M)\n"
     "fasinh(T,M,A) logicle(T,W,M,A) hyperlog(T,W,M,A) biex(width,pos,neg,max);\n"
-    "see fcs-xform(1). --auto estimates from all events of a file, or from the\n"
-    "first 100000 events of a pipe.\n"};
+    "see fcs-xform(1). fratio is not available in fcs-xform: it makes a new parameter\n"
+    "from two channels, while -t transforms each channel in place. --auto estimates\n"
+    "from all events of a file, or from the first 100000 events of a pipe.\n"};
 
 enum { OPT_AUTO = FCS_CLI_OPT_FIRST_TOOL, OPT_EXCLUDE, OPT_FORCE };
 
-#define CHUNK_VALUES (256 * 1024)
-#define CHUNK_EVENTS_MAX 16384
 #define PREFETCH 100000        /* events read ahead on a pipe for --auto */
 #define NEG_SAMPLE_MAX 1000000 /* negatives kept per channel for --auto (reservoir) */
 #define NEG_SAMPLE_SEED 1
+#define FALLBACK_RANGE 262144.0 /* top of scale for a channel without a usable $PnR */
 
 /* One -t option: a transform and the channel patterns it applies to. */
 struct xf_spec {
@@ -194,6 +193,7 @@ struct xf_run {
     size_t chunk;
     float *pre; /* events read ahead on a pipe (--auto) */
     size_t n_pre;
+    fcs_cli_names nm; /* unique output names */
     fcs_cli_progress prog;
     int quiet_end;
 };
@@ -332,28 +332,17 @@ static int collect(struct xf_run *x, struct neg_sample *ns, fcs_cli_rng *rng, co
     return 0;
 }
 
-/* The largest channel value of a parameter, as fcs-cat computes it (the top
- * of its scale: the estimate's T). */
-static double scaled_range(const fcs_param *p)
-{
-    double r = p->range;
-    if (p->datatype == 'I' && p->log_decades > 0)
-        return pow(10.0, p->log_decades) * (p->log_offset > 0 ? p->log_offset : 1.0);
-    if (p->gain != 0 && p->gain != 1 && r > 0) return r / p->gain;
-    return r;
-}
-
 static int make_estimates(struct xf_run *x, struct neg_sample *ns)
 {
     char buf[32];
     for (size_t j = 0; j < x->np; j++) {
         struct xf_chan *c = &x->ch[j];
         if (!c->autox) continue;
-        double range = scaled_range(fcs_param_info(x->r, j));
+        double range = fcs_cli_scaled_range(fcs_param_info(x->r, j));
         if (!(range > 0) || !isfinite(range)) {
-            fcs_cli_warn(x->o->input, "%s has no usable $PnR: --auto uses T=262144",
-                         chan_name(x->r, j, buf, sizeof buf));
-            range = 262144;
+            fcs_cli_warn(x->o->input, "%s has no usable $PnR: --auto uses T=%.0f",
+                         chan_name(x->r, j, buf, sizeof buf), FALLBACK_RANGE);
+            range = FALLBACK_RANGE;
         }
         fcs_logicle_params lp;
         fcs_error err;
@@ -409,10 +398,14 @@ static int estimate(struct xf_run *x)
 
 /* ---- the output ------------------------------------------------------------------ */
 
-/* The transformed channel's $PnR: the top of the old scale, transformed. */
+/* The transformed channel's $PnR: the top of the old scale, transformed.
+ * A scale that is no number (a $PnE of 400 decades) takes the stored $PnR,
+ * as fcs-cat does; the writer needs a positive finite $PnR. */
 static double new_range(const fcs_transform *t, const fcs_param *p)
 {
-    double r = scaled_range(p);
+    double r = fcs_cli_scaled_range(p);
+    if (!(r > 0) || !isfinite(r)) r = p->range;
+    if (!(r > 0) || !isfinite(r)) r = FALLBACK_RANGE;
     double f = fcs_transform_value(t, r);
     return (f > 0 && isfinite(f)) ? f : r;
 }
@@ -421,10 +414,9 @@ static int describe_channel(struct xf_run *x, size_t j)
 {
     const struct xf_chan *c = &x->ch[j];
     const fcs_param *p = fcs_param_info(x->r, j);
-    char name[32], key[48];
+    char key[48];
     const char *s = fcs_transform_string(c->t);
-    int rc = fcs_writer_set_param(x->w, j, chan_name(x->r, j, name, sizeof name), p->label,
-                                  new_range(c->t, p));
+    int rc = fcs_writer_set_param(x->w, j, x->nm.name[j], p->label, new_range(c->t, p));
     snprintf(key, sizeof key, "LIBFCS_P%zuTRANSFORM", j + 1);
     if (rc == FCS_OK && c->previous) {
         /* --force: the chain, in the order applied */
@@ -442,26 +434,19 @@ static int describe_channel(struct xf_run *x, size_t j)
 
 static int setup_writer(struct xf_run *x)
 {
-    fcs_write_opts wo;
-    fcs_error err;
-    const char *out_name = x->o->output ? x->o->output : "-";
-    fcs_write_opts_init(&wo);
-    fcs_cli_guard_output(x->o->output);
-    if (fcs_writer_open(&x->w, out_name, x->np, &wo, &err) != FCS_OK)
-        return fcs_cli_error_lib(out_name, err.msg);
+    if (fcs_cli_writer_open(&x->w, x->o->output, x->np)) return FCS_CLI_EXIT_INPUT;
     int rc = fcs_writer_copy_keywords(x->w, x->r, NULL);
     for (size_t j = 0; rc == FCS_OK && j < x->np; j++)
         if (x->ch[j].t) rc = describe_channel(x, j);
+    if (rc == FCS_OK) rc = fcs_cli_writer_set_names(x->w, &x->nm, NULL, x->np);
     if (rc == FCS_OK) rc = fcs_cli_provenance(x->w, x->o->no_version);
     if (rc == FCS_OK) rc = fcs_writer_begin(x->w, x->n_events);
     if (rc != FCS_OK) {
-        fcs_cli_error_lib(x->o->output ? x->o->output : "<stdout>",
-                          rc == FCS_ENOMEM ? "out of memory" : fcs_writer_errmsg(x->w));
+        rc = fcs_cli_writer_failed(x->w, rc, x->o->output, x->o->input, &x->quiet_end);
         fcs_writer_abort(x->w);
         x->w = NULL;
-        return FCS_CLI_EXIT_INPUT;
     }
-    return 0;
+    return rc;
 }
 
 /* Transform the chosen columns of n events in place (column by column so
@@ -476,59 +461,28 @@ static void transform_events(struct xf_run *x, float *ev, size_t n)
     }
 }
 
-static int write_failed(struct xf_run *x)
+static const float *xform_chunk(fcs_cli_stream *s, float *ev, size_t n, size_t *n_out)
 {
-    if (!x->o->output && (errno == EPIPE || fcs_cli_broken_pipe())) {
-        fcs_cli_set_broken_pipe();
-        x->quiet_end = 1;
-        return 0;
-    }
-    return fcs_cli_error_lib(x->o->output ? x->o->output : "<stdout>", fcs_writer_errmsg(x->w));
+    transform_events(s->ctx, ev, n);
+    *n_out = n;
+    return ev;
 }
 
-static int put_events(struct xf_run *x, float *ev, size_t n)
-{
-    for (size_t off = 0; off < n; off += x->chunk) {
-        size_t m = n - off < x->chunk ? n - off : x->chunk;
-        transform_events(x, ev + off * x->np, m);
-        if (fcs_writer_write_f32(x->w, ev + off * x->np, m) != FCS_OK) return write_failed(x);
-    }
-    return 0;
-}
-
+/* The events read ahead for --auto first, then the rest of the input. */
 static int stream(struct xf_run *x)
 {
-    int64_t done = (int64_t)x->n_pre;
-    int rc = put_events(x, x->pre, x->n_pre);
+    fcs_cli_stream s;
+    fcs_cli_stream_init(&s, x->r, x->o->input, x->w, x->o->output, x->buf, x->chunk);
+    s.fn = xform_chunk;
+    s.ctx = x;
+    s.prog = &x->prog;
+    int rc = fcs_cli_stream_write(&s, x->pre, x->n_pre);
     fcs_cli_progress_start(&x->prog, x->n_events);
-    while (!rc && !x->quiet_end && done < x->n_events) {
-        int64_t n = fcs_read_events_f32(x->r, x->buf, x->chunk, FCS_VALUES_SCALED);
-        if (n < 0) rc = fcs_cli_error_lib(x->o->input, fcs_errmsg(x->r));
-        if (n <= 0) break;
-        rc = put_events(x, x->buf, (size_t)n);
-        done += n;
-        fcs_cli_progress_update(&x->prog, done);
-    }
+    if (!rc) rc = fcs_cli_stream_run(&s);
     fcs_cli_progress_end(&x->prog);
-    if (!rc && !x->quiet_end && done < x->n_events)
-        rc = fcs_cli_error(x->o->input, "DATA ends after %" PRId64 " of %" PRId64 " events", done,
-                           x->n_events);
+    x->quiet_end = s.quiet_end;
+    if (!rc && !x->quiet_end) fcs_cli_report_warnings_names(x->o->input, x->r, &x->nm);
     return rc;
-}
-
-static int finish_writer(struct xf_run *x, int rc)
-{
-    fcs_error err;
-    if (rc || x->quiet_end) {
-        fcs_writer_abort(x->w); /* no partial -o FILE; an existing one is untouched */
-        return rc;
-    }
-    if (fcs_writer_close(x->w, &err) == FCS_OK) return 0;
-    if (!x->o->output && (errno == EPIPE || fcs_cli_broken_pipe())) {
-        fcs_cli_set_broken_pipe();
-        return 0;
-    }
-    return fcs_cli_error_lib(x->o->output ? x->o->output : "<stdout>", err.msg);
 }
 
 /* ---- run ---------------------------------------------------------------------------- */
@@ -536,29 +490,19 @@ static int finish_writer(struct xf_run *x, int rc)
 static int open_input(struct xf_run *x)
 {
     fcs_read_opts ro;
-    fcs_error err;
     fcs_read_opts_init(&ro);
     ro.strict = x->o->strict;
-    if (fcs_open(&x->r, x->o->input, &ro, &err) != FCS_OK)
-        return fcs_cli_error_lib(x->o->input, err.msg);
-    if ((size_t)x->o->dataset >= fcs_n_datasets(x->r))
-        return fcs_cli_error(x->o->input,
-                             "no data set %" PRId64 " (the file has %zu, numbered from 0)",
-                             x->o->dataset, fcs_n_datasets(x->r));
-    if (fcs_select_dataset(x->r, (size_t)x->o->dataset) != FCS_OK)
-        return fcs_cli_error_lib(x->o->input, fcs_errmsg(x->r));
+    if (fcs_cli_open_dataset(&x->r, x->o->input, &ro, x->o->dataset)) return FCS_CLI_EXIT_INPUT;
     x->np = fcs_n_params(x->r);
     x->n_events = fcs_n_events(x->r);
-    if (x->n_events < 0) return fcs_cli_error(x->o->input, "event count out of range");
+    if (fcs_cli_names_init(&x->nm, x->r)) return fcs_cli_error(NULL, "out of memory");
     return 0;
 }
 
 static int alloc_buffers(struct xf_run *x)
 {
     size_t np = x->np ? x->np : 1;
-    x->chunk = CHUNK_VALUES / np;
-    if (x->chunk > CHUNK_EVENTS_MAX) x->chunk = CHUNK_EVENTS_MAX;
-    if (x->chunk == 0) x->chunk = 1;
+    x->chunk = fcs_cli_chunk_events(np);
     x->ch = calloc(np, sizeof *x->ch);
     x->buf = malloc(x->chunk * np * sizeof *x->buf);
     x->col = malloc(x->chunk * sizeof *x->col);
@@ -571,17 +515,25 @@ static int run(const struct xf_opts *o)
     memset(&x, 0, sizeof x);
     x.o = o;
     int rc = fcs_cli_refuse_tty(o->output);
+    if (!rc) {
+        fcs_cli_note_input(o->input); /* refuse -o INPUT before reading */
+        rc = fcs_cli_check_output(o->output);
+    }
     if (!rc) rc = open_input(&x);
     if (!rc) rc = alloc_buffers(&x);
     if (!rc) rc = plan(&x);
     if (!rc) rc = estimate(&x);
     if (!rc) rc = setup_writer(&x);
-    if (!rc) rc = finish_writer(&x, stream(&x));
+    if (!rc && !x.quiet_end) {
+        rc = stream(&x);
+        rc = fcs_cli_finish_writer(x.w, o->output, rc, x.quiet_end);
+    }
     for (size_t j = 0; x.ch && j < x.np; j++) fcs_transform_free(x.ch[j].owned);
     free(x.ch);
     free(x.buf);
     free(x.col);
     free(x.pre);
+    fcs_cli_names_free(&x.nm);
     fcs_close(x.r);
     return rc;
 }

@@ -7,7 +7,9 @@
 #     Latin-1 code point; the output is valid UTF-8 JSON, one line per file;
 #   * several files (one line each), a bad file among good ones, gzip on stdin;
 #   * text mode shows control bytes as \xHH;
-#   * --strict refuses a repairable file, --metadata-only reads a header-only stub.
+#   * --strict refuses a repairable file, --metadata-only reads a header-only stub;
+#   * a truncated DATA segment is an error (exit 1) from a file, a pipe and gzip alike:
+#     a stream is read through (constant memory, also for a $TOT of 10^11).
 # Env (set by CTest): FCS_BIN, FCS_TMP, FCS_CORPUS (optional).
 set -euo pipefail
 : "${FCS_BIN:?}"
@@ -177,6 +179,68 @@ for want in ("version: FCS3.0", "data sets: 1", "2 events x 3 parameters", "$DAT
              'WEIRD = a"b\\c\\x01d', "\\x7fg", "LINES = x\\x09y\\x0az\\x0d", "$TIMESTEP 0.01"):
     assert want in s, "missing %r" % want
 EOF
+
+# ---- a truncated DATA segment: the same verdict from a file, a pipe and gzip ------------------
+# (a file's sizes are checked at open; a pipe or gzip stream is read through to its end)
+python3 - "$W" <<'EOF'
+import struct, sys
+w = sys.argv[1]
+def fcs(tot, data):
+    kw = [("$BYTEORD", "1,2,3,4"), ("$DATATYPE", "F"), ("$MODE", "L"), ("$NEXTDATA", "0"),
+          ("$PAR", "2"), ("$TOT", str(tot)), ("$P1N", "A"), ("$P1B", "32"), ("$P1R", "1024"),
+          ("$P1E", "0,0"), ("$P2N", "B"), ("$P2B", "32"), ("$P2R", "1024"), ("$P2E", "0,0")]
+    db = de = 0
+    for _ in range(4):
+        t = ("/" + "".join("%s/%s/" % kv for kv in kw + [("$BEGINDATA", db), ("$ENDDATA", de)])).encode()
+        db = 58 + len(t)
+        de = db + 8 * tot - 1
+    return b"FCS3.0    " + b"".join(b"%8d" % v for v in (58, 57 + len(t), 0, 0, 0, 0)) + t + data
+full = fcs(50000, struct.pack("<100000f", *range(100000))) + b"00000000"
+open(w + "/full.fcs", "wb").write(full)
+open(w + "/cut.fcs", "wb").write(full[:len(full) // 2])        # half the events
+# $TOT 10^11 (800 GB announced), 2 KB there: refused without an allocation of that size
+open(w + "/bigtot.fcs", "wb").write(fcs(10 ** 11, b"\0" * 2048))
+EOF
+gzip -c "$W/cut.fcs" >"$W/cut.fcs.gz"
+gzip -c "$W/full.fcs" >"$W/full.fcs.gz"
+# truncated WHAT NAME CMD...: exit 1, one line "fcs-info: NAME: ...DATA...", nothing on stdout
+truncated() {
+    local what=$1 name=$2 rc=0
+    shift 2
+    "$@" >"$W/out" 2>"$W/err" || rc=$?
+    [ "$rc" = 1 ] || bad "$what: exit $rc, want 1"
+    [ "$(wc -l <"$W/err")" = 1 ] && grep -q "^fcs-info: $name: .*DATA" "$W/err" ||
+        bad "$what: stderr: $(cat "$W/err")"
+    [ -s "$W/out" ] && bad "$what: described it on stdout"
+    return 0
+}
+truncated "truncated file" "$W/cut.fcs" "$INFO" --json "$W/cut.fcs"
+truncated "truncated file, pipe" "<stdin>" sh -c 'cat "$1" | "$2" --json -' sh "$W/cut.fcs" "$INFO"
+truncated "truncated file, text, pipe" "<stdin>" sh -c 'cat "$1" | "$2" -' sh "$W/cut.fcs" "$INFO"
+truncated "truncated file, gzip" "$W/cut.fcs.gz" "$INFO" --json "$W/cut.fcs.gz"
+truncated "truncated file, gzip pipe" "<stdin>" sh -c '"$2" - <"$1"' sh "$W/cut.fcs.gz" "$INFO"
+truncated "header-only stub, pipe" "<stdin>" sh -c 'cat "$1" | "$2" --json -' sh "$W/stub.fcs" "$INFO"
+if [ "${FCS_SANITIZE:-0}" = 1 ]; then # ASan reserves terabytes of address space
+    truncated "\$TOT 1e11, pipe" "<stdin>" sh -c 'cat "$1" | "$2" -' sh "$W/bigtot.fcs" "$INFO"
+else
+    truncated "\$TOT 1e11, pipe, 200 MB of memory" "<stdin>" \
+        sh -c 'ulimit -v 200000; cat "$1" | "$2" -' sh "$W/bigtot.fcs" "$INFO"
+fi
+# complete streams describe as the file does, and --metadata-only does not read DATA
+"$INFO" --json "$W/full.fcs" >"$W/full.json"
+for how in pipe gzip; do
+    rc=0
+    if [ $how = pipe ]; then "$INFO" --json - < <(cat "$W/full.fcs") >"$W/s.json" 2>"$W/err" || rc=$?
+    else "$INFO" --json - <"$W/full.fcs.gz" >"$W/s.json" 2>"$W/err" || rc=$?; fi
+    [ "$rc" = 0 ] && [ ! -s "$W/err" ] || bad "complete file, $how: exit $rc: $(cat "$W/err")"
+    python3 -c '
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+a.pop("file"); b.pop("file")
+assert a == b, "differs"' "$W/full.json" "$W/s.json" || bad "complete file, $how: other description"
+done
+"$INFO" --metadata-only - < <(cat "$W/cut.fcs") >/dev/null 2>"$W/err" ||
+    bad "--metadata-only of a truncated pipe: $(cat "$W/err")"
 
 # ---- --strict and --metadata-only ------------------------------------------------------------
 "$INFO" --json "$W/offbyone.fcs" >"$W/obo.json"

@@ -5,18 +5,24 @@
 #   * -o FILE: a failing input (at open or halfway through the data) leaves no FILE
 #     and no FILE.tmp.*, and an existing FILE keeps its bytes; success replaces it;
 #   * SIGTERM while writing -o FILE removes the temporary file;
+#   * -o onto an input (same file by another name, symlink, hard link, stdin
+#     redirected from it, a matrix file of fcs-comp, the second of several inputs):
+#     refused with one line, status 1, the input byte-identical, no temporary left;
+#   * a reader that has already gone when the FCS header is written (`| true`),
+#     and `fcs-info --json | head -c 10`: quiet, status 0;
 #   * binary FCS is never written to a terminal (status 2), and a terminal on
 #     stdin with no input file is a usage error (status 2); both via a pty.
 # Env (set by CTest): FCS_BIN, FCS_TMP.
 set -euo pipefail
 : "${FCS_BIN:?}"
-for t in fcs-info fcs-export fcs-cat fcs-synth; do
+for t in fcs-info fcs-export fcs-cat fcs-synth fcs-comp fcs-xform; do
     [ -x "$FCS_BIN/$t" ] || { echo "SKIP: $FCS_BIN/$t not built"; exit 77; }
 done
 mkdir -p "${FCS_TMP:-/tmp}"
 W=$(mktemp -d "${FCS_TMP:-/tmp}/output_safety.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 SYNTH="$FCS_BIN/fcs-synth" CAT="$FCS_BIN/fcs-cat" EXPORT="$FCS_BIN/fcs-export" INFO="$FCS_BIN/fcs-info"
+COMP="$FCS_BIN/fcs-comp" XFORM="$FCS_BIN/fcs-xform"
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 lines() { wc -l <"$1" | tr -d ' '; }
@@ -69,6 +75,37 @@ set +o pipefail
 st=${PIPESTATUS[0]}
 set -o pipefail
 [ "$st" = 0 ] || bad "fcs-export | true: exit $st"
+
+# the reader has gone before the tool writes anything (the FCS header is written by
+# fcs_writer_begin: regression, that EPIPE was "broken pipe" with status 1)
+set +o pipefail
+quiet_gone() { # quiet_gone WHAT CMD...: CMD starts after `true` has closed the pipe
+    local what=$1
+    shift
+    { sleep 0.3; "$@" 2>"$W/err"; } | true
+    local st=${PIPESTATUS[0]}
+    [ "$st" = 0 ] || bad "$what | true (reader gone first): exit $st, want 0"
+    if [ -s "$W/err" ]; then bad "$what | true (reader gone first): stderr: $(head -1 "$W/err")"; fi
+}
+printf 'FITC-A,PE-A\n1,0.1\n0.05,1\n' >"$W/m2.csv"
+quiet_gone fcs-cat "$CAT" "$W/small.fcs"
+quiet_gone "fcs-cat (2 inputs)" "$CAT" "$W/small.fcs" "$W/small.fcs"
+quiet_gone fcs-comp "$COMP" -m "$W/m2.csv" "$W/small.fcs"
+quiet_gone fcs-xform "$XFORM" -t 'asinh(150):FITC-A' "$W/small.fcs"
+quiet_gone "fcs-xform --auto" "$XFORM" --auto "$W/small.fcs"
+quiet_gone fcs-synth "$SYNTH" -n 10
+quiet_gone fcs-export "$EXPORT" "$W/small.fcs"
+quiet_gone "fcs-info --json" "$INFO" --json "$W/small.fcs"
+# one small file: its whole JSON line is in stdio's buffer, flushed at the end
+# (regression: the EPIPE of that flush was reported as "write error: I/O error")
+n_bad=0
+for i in $(seq 20); do
+    "$INFO" --json "$W/small.fcs" 2>"$W/err" | head -c 10 >/dev/null
+    st=${PIPESTATUS[0]}
+    if [ "$st" != 0 ] || [ -s "$W/err" ]; then n_bad=$((n_bad + 1)); msg=$(head -1 "$W/err"); fi
+done
+[ "$n_bad" = 0 ] || bad "fcs-info --json FILE | head -c 10: $n_bad of 20 runs not quiet: $msg"
+set -o pipefail
 
 # ---- full disk: status 1, one line ---------------------------------------------------------
 if [ -w /dev/full ]; then
@@ -143,6 +180,46 @@ no_tmp "$W/keep.out" "fcs-cat -o success"
 "$EXPORT" "$W/small.fcs" | cmp -s - "$W/keep.out" || bad "fcs-export -o did not write the table"
 "$INFO" --json "$W/small.fcs" -o "$W/keep.out"
 "$INFO" --json "$W/small.fcs" | cmp -s - "$W/keep.out" || bad "fcs-info -o did not write the JSON"
+
+# ---- -o onto an input: refused, the input untouched ------------------------------------------
+# same_file WHAT FILE CMD...: exit 1, one line naming FILE's twin, FILE unchanged, no temporary
+same_file() {
+    local what=$1 f=$2 rc=0
+    shift 2
+    cp "$f" "$W/before"
+    "$@" >/dev/null 2>"$W/err" </dev/null || rc=$?
+    [ "$rc" = 1 ] || bad "$what: exit $rc, want 1"
+    [ "$(lines "$W/err")" = 1 ] || bad "$what: $(lines "$W/err") stderr lines: $(head -3 "$W/err")"
+    grep -q ": output is the same file as input .*; nothing written$" "$W/err" ||
+        bad "$what: message: $(head -1 "$W/err")"
+    cmp -s "$W/before" "$f" || bad "$what: the input was changed"
+    no_tmp "$f" "$what"
+}
+cp "$W/small.fcs" "$W/w.fcs"
+ln -s w.fcs "$W/link.fcs"
+ln "$W/w.fcs" "$W/hard.fcs"
+same_file "fcs-export -o IN IN" "$W/w.fcs" "$EXPORT" -o "$W/w.fcs" "$W/w.fcs"
+same_file "fcs-info -o IN IN" "$W/w.fcs" "$INFO" -o "$W/w.fcs" "$W/w.fcs"
+same_file "fcs-info --json -o ./IN IN" "$W/w.fcs" "$INFO" --json -o "$W/./w.fcs" "$W/w.fcs"
+same_file "fcs-info -o IN (second of two)" "$W/w.fcs" "$INFO" "$W/small.fcs" "$W/w.fcs" -o "$W/w.fcs"
+same_file "fcs-cat -o IN IN" "$W/w.fcs" "$CAT" "$W/w.fcs" -o "$W/w.fcs"
+same_file "fcs-cat -o IN (second of two)" "$W/w.fcs" "$CAT" "$W/small.fcs" "$W/w.fcs" -o "$W/w.fcs"
+same_file "fcs-cat -o SYMLINK IN" "$W/w.fcs" "$CAT" "$W/w.fcs" -o "$W/link.fcs"
+[ -L "$W/link.fcs" ] || bad "fcs-cat -o SYMLINK: the link was replaced"
+same_file "fcs-cat -o IN HARDLINK" "$W/w.fcs" "$CAT" "$W/hard.fcs" -o "$W/w.fcs"
+same_file "fcs-cat - -o IN <IN" "$W/w.fcs" sh -c '"$1" - -o "$2" <"$2"' sh "$CAT" "$W/w.fcs"
+same_file "fcs-comp -o IN IN" "$W/w.fcs" "$COMP" -m "$W/m2.csv" -o "$W/w.fcs" "$W/w.fcs"
+same_file "fcs-comp -m M -o M" "$W/m2.csv" "$COMP" -m "$W/m2.csv" "$W/small.fcs" -o "$W/m2.csv"
+same_file "fcs-comp --spectral M -o M" "$W/m2.csv" "$COMP" --spectral "$W/m2.csv" "$W/small.fcs" -o "$W/m2.csv"
+same_file "fcs-xform -o IN IN" "$W/w.fcs" "$XFORM" -t 'asinh(150):FITC-A' -o "$W/w.fcs" "$W/w.fcs"
+same_file "fcs-xform --auto -o HARDLINK IN" "$W/w.fcs" "$XFORM" --auto -o "$W/hard.fcs" "$W/w.fcs"
+# tools that do not note their inputs are covered by the check of open descriptors
+if [ -x "$FCS_BIN/fcs-plot" ]; then
+    same_file "fcs-plot -o IN IN" "$W/w.fcs" "$FCS_BIN/fcs-plot" -x FSC-A -o "$W/w.fcs" "$W/w.fcs"
+fi
+# a different file of the same content is no input
+"$CAT" --no-version "$W/w.fcs" -o "$W/copy.fcs" && cmp -s "$W/copy.fcs" <("$CAT" --no-version "$W/w.fcs") ||
+    bad "fcs-cat -o a new file next to the input failed"
 
 # ---- SIGTERM while writing -o FILE ---------------------------------------------------------
 for cmd in synth cat; do

@@ -7,19 +7,24 @@
 #     each printed as the shortest decimal that reads back as that float32;
 #   * fcs-cat: keywords kept + provenance, --head, --subsample (count, order,
 #     reproducibility, uniformity), several inputs with SourceFile, mismatch
-#     errors, stdin and gzip inputs, -d;
+#     errors, stdin and gzip inputs, -d; inputs whose spillover, $TIMESTEP,
+#     LIBFCS_PnTRANSFORM or compensation differ are refused (files compensated
+#     each with its own matrix join as "per-input");
+#   * a repeated $PnN: every tool writes the same unique names (NAME_2), with one
+#     warning; errors about what an input holds name the input, not <stdout>;
 #   * fcs-export: scaled vs raw (log $PnE, $PnG), --time-seconds, CSV quoting,
 #     -d, -@ threads, double precision output, NaN/Inf.
 # Env (set by CTest): FCS_BIN, FCS_TMP.
 set -euo pipefail
 : "${FCS_BIN:?}"
-for t in fcs-info fcs-export fcs-cat fcs-synth; do
+for t in fcs-info fcs-export fcs-cat fcs-synth fcs-comp fcs-xform; do
     [ -x "$FCS_BIN/$t" ] || { echo "SKIP: $FCS_BIN/$t not built"; exit 77; }
 done
 mkdir -p "${FCS_TMP:-/tmp}"
 W=$(mktemp -d "${FCS_TMP:-/tmp}/pipes.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 SYNTH="$FCS_BIN/fcs-synth" CAT="$FCS_BIN/fcs-cat" EXPORT="$FCS_BIN/fcs-export" INFO="$FCS_BIN/fcs-info"
+COMP="$FCS_BIN/fcs-comp" XFORM="$FCS_BIN/fcs-xform"
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 PY=python3
@@ -520,6 +525,153 @@ assert k.get("LIBFCS_DATASET") == "1", k.get("LIBFCS_DATASET")
 assert [x["name"] for x in p] == ["FL1-H", "FSC,H", "Time", "P4"]
 assert p[1]["label"] == "size"
 EOF
+
+# ---- fcs-cat: the inputs must agree on what the values mean --------------------------------
+$PY - "$W" <<'EOF'
+import sys, fcsmini
+w = sys.argv[1]
+p = [dict(name="FL1-A", range=1024), dict(name="FL2-A", range=1024), dict(name="Time", range=1024)]
+rows = [(100.0, 20.0, 1.0), (30.0, 400.0, 2.0)]
+S1 = ("$SPILLOVER", "2,FL1-A,FL2-A,1,0.1,0.2,1")
+S1b = ("SPILL", "2,FL1-A,FL2-A,1,0.1,0.2,1")   # the same matrix under another keyword
+S2 = ("$SPILLOVER", "2,FL1-A,FL2-A,1,0.1,0.25,1")
+T = ("$TIMESTEP", "0.01")
+def mk(name, *extra):
+    fcsmini.write(w + "/" + name, fcsmini.dataset(p, rows, extra=list(extra)))
+mk("s1.fcs", S1, T); mk("s1b.fcs", S1b, T); mk("s2.fcs", S2, T); mk("nos.fcs", T)
+mk("t10.fcs", S1, ("$TIMESTEP", "0.1")); mk("not.fcs", S1)
+EOF
+# cat_refused WHAT WANT_MESSAGE_REGEX INPUTS...: exit 1, that one line, no -o file left
+cat_refused() {
+    local what=$1 want=$2 rc=0
+    shift 2
+    rm -f "$W/cr.fcs"
+    "$CAT" "$@" -o "$W/cr.fcs" 2>"$W/err" || rc=$?
+    [ "$rc" = 1 ] || bad "fcs-cat $what: exit $rc, want 1"
+    [ "$(wc -l <"$W/err")" = 1 ] && grep -Eq "$want" "$W/err" || bad "fcs-cat $what: stderr: $(cat "$W/err")"
+    [ -e "$W/cr.fcs" ] && bad "fcs-cat $what: wrote an output"
+    return 0
+}
+q() { printf '%s' "$1" | sed 's/[][\.*^$()+?{}|]/\\&/g'; } # a literal for grep -E
+D='\$' # a literal $ for grep -E
+"$CAT" --no-version "$W/s1.fcs" "$W/s1b.fcs" -o "$W/s11.fcs" 2>"$W/err" ||
+    bad "fcs-cat of equal spillover matrices: $(cat "$W/err")"
+"$INFO" --json "$W/s11.fcs" | $PY -c '
+import json, sys
+d = json.load(sys.stdin)["datasets"][0]
+assert d["tot"] == 4 and d["spillover"]["matrix"] == [[1, 0.1], [0.2, 1]], d["spillover"]' ||
+    bad "fcs-cat of equal spillover matrices: output"
+cat_refused "of different spillover matrices" \
+    "^fcs-cat: $(q "$W/s2.fcs"): spillover matrix \(${D}SPILLOVER\) differs from that of $(q "$W/s1.fcs") \(${D}SPILLOVER\): cannot concatenate uncompensated events with different matrices \(one would be applied to all\); compensate each file first \(fcs-comp\), then concatenate$" \
+    "$W/s1.fcs" "$W/s2.fcs"
+cat_refused "of a spillover matrix and none" \
+    "$(q "$W/nos.fcs"): spillover matrix \(none\) differs from that of $(q "$W/s1.fcs") \(${D}SPILLOVER\)" \
+    "$W/s1.fcs" "$W/nos.fcs"
+cat_refused "(third input differs)" "$(q "$W/s2.fcs"): spillover matrix" "$W/s1.fcs" "$W/s1b.fcs" "$W/s2.fcs"
+cat_refused "of different \$TIMESTEP" \
+    "^fcs-cat: $(q "$W/t10.fcs"): ${D}TIMESTEP is 0\.1, in $(q "$W/s1.fcs") it is 0\.01: cannot concatenate" \
+    "$W/s1.fcs" "$W/t10.fcs"
+cat_refused "of \$TIMESTEP and none" "$(q "$W/not.fcs"): ${D}TIMESTEP is none, in .* it is 0\.01" \
+    "$W/s1.fcs" "$W/not.fcs"
+# transformed channels: the same transform is fine, another one or none is not
+"$XFORM" -t 'asinh(150):FL1-A' "$W/s1.fcs" -o "$W/x150.fcs"
+"$XFORM" -t 'asinh(5):FL1-A' "$W/s1.fcs" -o "$W/x5.fcs"
+"$CAT" "$W/x150.fcs" "$W/x150.fcs" >/dev/null 2>"$W/err" ||
+    bad "fcs-cat of equally transformed files: $(cat "$W/err")"
+cat_refused "of different transforms" \
+    "^fcs-cat: $(q "$W/x5.fcs"): LIBFCS_P1TRANSFORM is 'asinh\(cofactor=5\)', in $(q "$W/x150.fcs") it is 'asinh\(cofactor=150\)': cannot concatenate differently transformed values; concatenate first and then transform \(fcs-xform\)" \
+    "$W/x150.fcs" "$W/x5.fcs"
+cat_refused "of transformed and raw" "$(q "$W/s1.fcs"): LIBFCS_P1TRANSFORM is 'none'" "$W/x150.fcs" "$W/s1.fcs"
+# compensation: compensated and not is refused; each compensated with its own matrix joins
+"$COMP" "$W/s1.fcs" -o "$W/c1.fcs"
+"$COMP" "$W/s2.fcs" -o "$W/c2.fcs"
+cat_refused "of compensated and uncompensated" \
+    "^fcs-cat: $(q "$W/s1.fcs"): not compensated, $(q "$W/c1.fcs") is \(LIBFCS_COMP\): cannot concatenate compensated and uncompensated events; compensate $(q "$W/s1.fcs") first \(fcs-comp\)$" \
+    "$W/c1.fcs" "$W/s1.fcs"
+cat_refused "of uncompensated and compensated" \
+    "$(q "$W/c1.fcs"): compensated \(LIBFCS_COMP\), $(q "$W/s1.fcs") is not" "$W/s1.fcs" "$W/c1.fcs"
+"$CAT" --no-version "$W/c1.fcs" "$W/c2.fcs" -o "$W/c12.fcs" 2>"$W/err" ||
+    bad "fcs-cat of files compensated each: $(cat "$W/err")"
+grep -q "^fcs-cat: warning: comp-per-input: " "$W/err" ||
+    bad "fcs-cat of files compensated each: no warning: $(cat "$W/err")"
+"$EXPORT" "$W/c1.fcs" >"$W/c1.tsv"
+"$EXPORT" "$W/c2.fcs" | tail -n +2 >"$W/c2.tsv"
+"$EXPORT" "$W/c12.fcs" | cut -f1-3 | cmp -s - <(cat "$W/c1.tsv" "$W/c2.tsv") ||
+    bad "fcs-cat of compensated files: events are not c1's then c2's"
+"$INFO" --json "$W/c12.fcs" | $PY -c '
+import json, sys
+d = json.load(sys.stdin)["datasets"][0]
+k = d["keywords"]
+assert k.get("LIBFCS_COMP") == "compensate;source=per-input;channels=FL1-A,FL2-A", k.get("LIBFCS_COMP")
+assert d["spillover"] is None and "$SPILLOVER" not in k, "spillover keywords kept"' ||
+    bad "fcs-cat of files compensated each: keywords"
+RC=0
+"$COMP" --decompensate "$W/c12.fcs" >/dev/null 2>"$W/err" || RC=$?
+[ "$RC" = 1 ] && grep -q "compensated per input file with different matrices" "$W/err" ||
+    bad "--decompensate of a per-input stream: exit $RC: $(cat "$W/err")"
+# the same compensation twice keeps its record: it can still be undone
+"$CAT" "$W/c1.fcs" "$W/c1.fcs" | "$COMP" --decompensate 2>/dev/null | "$EXPORT" | cut -f1-3 >"$W/d11.tsv"
+"$EXPORT" "$W/s1.fcs" >"$W/s1.tsv"
+$PY - "$W" <<'EOF' || bad "cat of two equally compensated files, decompensated"
+import sys
+from fcsmini import read_table
+w = sys.argv[1]
+h1, r1 = read_table(w + "/s1.tsv")
+h2, r2 = read_table(w + "/d11.tsv")
+assert h1 == h2 and len(r2) == 2 * len(r1), (h2, len(r2))
+for a, b in zip(r1 + r1, r2):
+    assert all(abs(float(x) - float(y)) <= 1e-4 * max(1, abs(float(x))) for x, y in zip(a, b)), (a, b)
+EOF
+
+# ---- a repeated $PnN: the same unique names everywhere ------------------------------------
+$PY - "$W" <<'EOF'
+import sys, fcsmini
+w = sys.argv[1]
+n = lambda *names: [dict(name=x, range=1024) for x in names]
+fcsmini.write(w + "/dup.fcs", fcsmini.dataset(n("A", "A", "B", "C"), [(1, 2, 3, 4), (5, 6, 7, 8)]))
+fcsmini.write(w + "/dup3.fcs", fcsmini.dataset(n("A", "A", "A_2"), [(1, 2, 3)]))
+# $P1E 400 decades: the top of the scale is no number (10^400)
+fcsmini.write(w + "/pe400.fcs", fcsmini.dataset([dict(name="A", bits=16, range=1024, e="400,1")],
+                                                [(2,), (5,)], datatype="I"))
+EOF
+printf 'B,C\n1,0.1\n0,1\n' >"$W/bc.csv"
+RC=0
+"$EXPORT" "$W/dup.fcs" >"$W/dup.tsv" 2>"$W/err" || RC=$?
+[ "$RC" = 0 ] && [ "$(head -1 "$W/dup.tsv")" = "$(printf 'A\tA_2\tB\tC')" ] ||
+    bad "fcs-export of a repeated name: exit $RC, header $(head -1 "$W/dup.tsv")"
+[ "$(cat "$W/err")" = "fcs-export: $W/dup.fcs: warning: duplicate-name: \$P2N 'A' repeats \$P1N: written as 'A_2'" ] ||
+    bad "fcs-export of a repeated name: stderr: $(cat "$W/err")"
+"$EXPORT" "$W/dup3.fcs" 2>/dev/null | head -1 | grep -qx "$(printf 'A\tA_3\tA_2')" ||
+    bad "a rename that the file already uses: $("$EXPORT" "$W/dup3.fcs" 2>&1 | head -2)"
+# pipe_names WHAT CMD...: CMD writes FCS of dup.fcs: exit 0, the warning, fcs-export's names
+pipe_names() {
+    local what=$1 rc=0
+    shift
+    "$@" >"$W/pn.fcs" 2>"$W/err" || rc=$?
+    [ "$rc" = 0 ] || bad "$what of a repeated name: exit $rc: $(cat "$W/err")"
+    # one line per input read (fcs-cat of the file twice: two)
+    [ -s "$W/err" ] &&
+        ! grep -vq ": $W/dup.fcs: warning: duplicate-name: \$P2N 'A' repeats \$P1N: written as 'A_2'$" "$W/err" ||
+        bad "$what of a repeated name: stderr: $(cat "$W/err")"
+    "$EXPORT" "$W/pn.fcs" 2>/dev/null | head -1 | cut -f1-4 | grep -qx "$(printf 'A\tA_2\tB\tC')" ||
+        bad "$what of a repeated name: names $("$EXPORT" "$W/pn.fcs" 2>&1 | head -1)"
+    return 0
+}
+pipe_names fcs-cat "$CAT" "$W/dup.fcs"
+pipe_names "fcs-cat (2 inputs)" "$CAT" "$W/dup.fcs" "$W/dup.fcs"
+pipe_names fcs-xform "$XFORM" -t 'asinh(150):B' "$W/dup.fcs"
+pipe_names fcs-comp "$COMP" -m "$W/bc.csv" "$W/dup.fcs"
+"$CAT" "$W/dup.fcs" 2>/dev/null | "$EXPORT" | cmp -s - "$W/dup.tsv" || bad "fcs-cat | fcs-export differs from fcs-export"
+# a scale without a finite top ($PnE 400,1): fcs-xform writes the stored $PnR, as fcs-cat does
+RC=0
+"$XFORM" -t 'asinh(150):A' "$W/pe400.fcs" 2>"$W/err" >"$W/pe.fcs" || RC=$?
+[ "$RC" = 0 ] && [ ! -s "$W/err" ] || bad "fcs-xform of \$PnE 400,1: exit $RC: $(cat "$W/err")"
+# what the writer refuses about an input names that input, not <stdout>: here fcs-cat would
+# add a second SourceFile to streams that have one
+RC=0
+"$CAT" "$W/ab.fcs" "$W/ab.fcs" >/dev/null 2>"$W/err" || RC=$?
+[ "$RC" = 1 ] && grep -qx "fcs-cat: $W/ab.fcs: cannot be written as FCS: \$P10N and \$P11N are both 'SourceFile'" "$W/err" ||
+    bad "writer refusal: exit $RC: $(cat "$W/err")"
 
 if [ "$fail" = 0 ]; then echo "pipes: all checks passed"; fi
 exit "$fail"

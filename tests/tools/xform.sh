@@ -277,6 +277,15 @@ expect 1 "channel FITC-A is matched by both" $XFORM -t 'asinh(5):CD3' -t 'asinh(
 expect 1 "fcs-xform: $W/none.fcs:" $XFORM -t 'asinh(5):CD3' "$W/none.fcs"
 expect 1 "no data set 3" $XFORM -d 3 -t 'asinh(5):CD3' "$W/s.fcs"
 $XFORM --help | grep -q "^Usage: fcs-xform" || bad "--help"
+# fratio (two channels into a new parameter) is a library transform that -t cannot take:
+# --help says so, as the man page does
+$XFORM --help | tr '\n' ' ' | grep -q "fratio is not available in fcs-xform: it makes a new parameter from two channels" ||
+    bad "--help does not say that fratio is not available"
+if [ -n "${FCS_SRC:-}" ] && [ -f "$FCS_SRC/docs/man/fcs-xform.1" ]; then
+    tr '\n' ' ' <"$FCS_SRC/docs/man/fcs-xform.1" | sed 's/\\-/-/g; s/\.B //g' |
+        grep -q "fratio is not available in fcs-xform: it makes a new parameter from two channels" ||
+        bad "fcs-xform.1 does not say that fratio is not available"
+fi
 $XFORM --version | grep -q "^fcs-xform " || bad "--version"
 # a failed run leaves no output file
 $XFORM -t 'asinh(5):CD99' -o "$W/none_out.fcs" "$W/s.fcs" 2>/dev/null || true
