@@ -1196,6 +1196,11 @@ struct fcs_gating {
     const double **sp;
     double *t, *q;
     int64_t *unc; /* polygon state words */
+    /* Source of every gate dimension (quadrant gates: of every divider),
+     * gate i's at dim_src[dim_off[i] ...]; -1 for a divider no quadrant
+     * uses (never bound). For fcs_gating_dim_values/_source. */
+    long *dim_src;
+    size_t *dim_off;
     char errmsg[FCS_ERRMSG_MAX];
 };
 
@@ -1394,6 +1399,10 @@ static int prepare_pop(fcs_gating *g, size_t pi, fcs_error *err)
             r = resolve_dim(g, id, &in->dims[k], err);
         if (r < 0) return (int)r;
         p->src[k] = (size_t)r;
+        if (in->type != FCS_GATE_BOOLEAN) {
+            size_t dim = in->type == FCS_GATE_QUADRANT ? in->quadrants[p->quad].dividers[k] : k;
+            g->dim_src[g->dim_off[s->pops[pi].gate] + dim] = r;
+        }
     }
     switch (in->type) {
     case FCS_GATE_RECTANGLE: p->lo = in->min, p->hi = in->max; break;
@@ -1409,6 +1418,31 @@ static int prepare_pop(fcs_gating *g, size_t pi, fcs_error *err)
         break;
     case FCS_GATE_BOOLEAN: p->refs = p->src; break;
     }
+    return FCS_OK;
+}
+
+/* Number of dimensions of a gate as fcs_gating_dim_values counts them. */
+static size_t gate_n_dims(const fcs_gate_info *in)
+{
+    return in->type == FCS_GATE_QUADRANT  ? in->n_dividers
+           : in->type == FCS_GATE_BOOLEAN ? 0
+                                          : in->n_dims;
+}
+
+static int alloc_dim_src(fcs_gating *g, fcs_error *err)
+{
+    const fcs_strategy *s = g->s;
+    if (!(g->dim_off = calloc(s->n_gates + 1, sizeof *g->dim_off)))
+        return fcs_error_set(err, FCS_ENOMEM, "out of memory");
+    size_t total = 0;
+    for (size_t i = 0; i < s->n_gates; i++) {
+        g->dim_off[i] = total;
+        total += gate_n_dims(&s->gates[i].info);
+    }
+    g->dim_off[s->n_gates] = total;
+    if (!(g->dim_src = calloc_n(total, sizeof *g->dim_src)))
+        return fcs_error_set(err, FCS_ENOMEM, "out of memory");
+    for (size_t k = 0; k < total; k++) g->dim_src[k] = -1;
     return FCS_OK;
 }
 
@@ -1428,6 +1462,7 @@ void fcs_gating_free(fcs_gating *g)
     free(g->order);
     free(g->sp);
     free(g->t), free(g->q), free(g->unc);
+    free(g->dim_src), free(g->dim_off);
     free(g);
 }
 
@@ -1457,6 +1492,7 @@ int fcs_gating_new(fcs_gating **out, const fcs_strategy *s, const char *const *c
     rc = (g->pops && g->order && g->t && g->q && g->unc)
              ? FCS_OK
              : fcs_error_set(err, FCS_ENOMEM, "out of memory");
+    if (rc == FCS_OK) rc = alloc_dim_src(g, err);
     size_t bad;
     if (rc == FCS_OK && topo_order(s, g->order, &bad))
         rc = fcs_error_set(err, FCS_ENOMEM, "out of memory");
@@ -1642,36 +1678,60 @@ static int run_unit(fcs_gating *g, comp_unit *u, const double *const *cols, size
     return rc ? gerr(g, rc, "compensation failed") : FCS_OK;
 }
 
+/* Compute source k for the current block (its inputs must be computed). */
+static int run_source(fcs_gating *g, size_t k, const double *const *cols, size_t off, size_t n)
+{
+    src *x = &g->srcs[k];
+    int rc = FCS_OK;
+    switch (x->kind) {
+    case SRC_INPUT:
+        if (!cols[x->a]) return gerr(g, FCS_EINVAL, "channel %zu: no column given", x->a + 1);
+        g->sp[k] = cols[x->a] + off;
+        return FCS_OK;
+    case SRC_COMP: {
+        comp_unit *u = &g->units[x->a];
+        if ((rc = run_unit(g, u, cols, off, n))) return rc;
+        for (size_t i = 0; i < n; i++) x->buf[i] = u->outbuf[i * u->n_out + x->b];
+        break;
+    }
+    case SRC_RATIO:
+        memcpy(x->buf, g->sp[x->a], n * sizeof(double));
+        rc = fcs_transform_apply2(g->s->xf[x->xf].t, x->buf, g->sp[x->b], n);
+        break;
+    case SRC_XFORM:
+        memcpy(x->buf, g->sp[x->a], n * sizeof(double));
+        rc = fcs_transform_apply(g->s->xf[x->xf].t, x->buf, n);
+        break;
+    }
+    if (rc) return gerr(g, rc, "transformation '%s' failed", g->s->xf[x->xf].id);
+    g->sp[k] = x->buf;
+    return FCS_OK;
+}
+
 static int run_sources(fcs_gating *g, const double *const *cols, size_t off, size_t n)
 {
     for (size_t k = 0; k < g->n_units; k++) g->units[k].done = 0;
     for (size_t k = 0; k < g->n_src; k++) {
-        src *x = &g->srcs[k];
-        int rc = FCS_OK;
-        switch (x->kind) {
-        case SRC_INPUT:
-            if (!cols[x->a]) return gerr(g, FCS_EINVAL, "channel %zu: no column given", x->a + 1);
-            g->sp[k] = cols[x->a] + off;
-            continue;
-        case SRC_COMP: {
-            comp_unit *u = &g->units[x->a];
-            if ((rc = run_unit(g, u, cols, off, n))) return rc;
-            for (size_t i = 0; i < n; i++) x->buf[i] = u->outbuf[i * u->n_out + x->b];
-            break;
-        }
-        case SRC_RATIO:
-            memcpy(x->buf, g->sp[x->a], n * sizeof(double));
-            rc = fcs_transform_apply2(g->s->xf[x->xf].t, x->buf, g->sp[x->b], n);
-            break;
-        case SRC_XFORM:
-            memcpy(x->buf, g->sp[x->a], n * sizeof(double));
-            rc = fcs_transform_apply(g->s->xf[x->xf].t, x->buf, n);
-            break;
-        }
-        if (rc) return gerr(g, rc, "transformation '%s' failed", g->s->xf[x->xf].id);
-        g->sp[k] = x->buf;
+        int rc = run_source(g, k, cols, off, n);
+        if (rc) return rc;
     }
     return FCS_OK;
+}
+
+/* Compute source k and, first, the sources it reads (at most three levels:
+ * transform of a ratio of compensated channels). */
+static int run_source_deps(fcs_gating *g, size_t k, const double *const *cols, size_t off, size_t n)
+{
+    const src *x = &g->srcs[k];
+    int rc = FCS_OK;
+    if (x->kind == SRC_RATIO) {
+        if ((rc = run_source_deps(g, x->a, cols, off, n)) ||
+            (rc = run_source_deps(g, x->b, cols, off, n)))
+            return rc;
+    } else if (x->kind == SRC_XFORM && (rc = run_source_deps(g, x->a, cols, off, n))) {
+        return rc;
+    }
+    return run_source(g, k, cols, off, n);
 }
 
 static void run_pop(fcs_gating *g, size_t pi, uint8_t *const *mem, size_t off, size_t n)
@@ -1706,6 +1766,62 @@ int fcs_gating_run(fcs_gating *g, const double *const *columns, size_t n_events,
         int rc = run_sources(g, columns, off, n);
         if (rc) return rc;
         for (size_t k = 0; k < g->n_pops; k++) run_pop(g, g->order[k], membership, off, n);
+    }
+    return FCS_OK;
+}
+
+/* ======================================================================
+ * Values of one gate dimension
+ * ====================================================================== */
+
+/* The bound source of (gate gi, dim) and, untransformed, the one below its
+ * transformation. FCS_ERANGE / FCS_ENOTFOUND when there is none. */
+static long dim_source(const fcs_gating *g, size_t gi, size_t dim, int untransformed)
+{
+    if (gi >= g->s->n_gates || dim >= gate_n_dims(&g->s->gates[gi].info)) return FCS_ERANGE;
+    long k = g->dim_src[g->dim_off[gi] + dim];
+    if (k < 0) return FCS_ENOTFOUND;
+    if (untransformed && g->srcs[k].kind == SRC_XFORM) k = (long)g->srcs[k].a;
+    return k;
+}
+
+int fcs_gating_dim_source(const fcs_gating *g, size_t gi, size_t dim, fcs_gate_dim_source *out)
+{
+    if (!g || !out) return FCS_EINVAL;
+    long k = dim_source(g, gi, dim, 1);
+    if (k < 0) return (int)k;
+    const src *x = &g->srcs[k];
+    memset(out, 0, sizeof *out);
+    out->id = (size_t)k;
+    out->kind = x->kind == SRC_INPUT  ? FCS_GATE_DIM_CHANNEL
+                : x->kind == SRC_COMP ? FCS_GATE_DIM_COMPENSATED
+                                      : FCS_GATE_DIM_RATIO;
+    out->channel = x->kind == SRC_INPUT ? (long)x->a : -1;
+    out->transformed = dim_source(g, gi, dim, 0) != k;
+    return FCS_OK;
+}
+
+int fcs_gating_dim_values(fcs_gating *g, size_t gi, size_t dim, int stage,
+                          const double *const *columns, size_t n_events, double *out)
+{
+    if (!g) return FCS_EINVAL;
+    g->errmsg[0] = '\0';
+    if (stage != FCS_GATE_DIM_SCALED && stage != FCS_GATE_DIM_UNTRANSFORMED)
+        return gerr(g, FCS_EINVAL, "fcs_gating_dim_values: unknown stage %d", stage);
+    long k = dim_source(g, gi, dim, stage == FCS_GATE_DIM_UNTRANSFORMED);
+    if (k == FCS_ERANGE)
+        return gerr(g, FCS_ERANGE, "gate %zu has no dimension %zu", gi + 1, dim + 1);
+    if (k < 0)
+        return gerr(g, FCS_ENOTFOUND, "gate '%s': divider %zu is used by no quadrant",
+                    g->s->gates[gi].info.id, dim + 1);
+    if (n_events == 0) return FCS_OK;
+    if (!columns || !out) return gerr(g, FCS_EINVAL, "fcs_gating_dim_values: no columns or output");
+    for (size_t off = 0; off < n_events; off += BLOCK) {
+        size_t n = n_events - off < BLOCK ? n_events - off : BLOCK;
+        for (size_t u = 0; u < g->n_units; u++) g->units[u].done = 0;
+        int rc = run_source_deps(g, (size_t)k, columns, off, n);
+        if (rc) return rc;
+        memcpy(out + off, g->sp[k], n * sizeof(double));
     }
     return FCS_OK;
 }

@@ -17,11 +17,14 @@
  * exactly as fcs-gate does it.
  *
  * Dimensions. A gate is drawn when its parent is the plotted population and
- * it is defined on exactly the plotted dimensions: the same channel (or
- * fluorochrome, or ratio) under the same compensation. Plotted values are
- * computed as the gating engine computes its dimensions: compensated
- * ("FCS": the data set's spillover; a strategy matrix: unmixed, or applied
- * as is when inverted), ratio, then transformed.
+ * it is defined on exactly the plotted dimensions: those for which the
+ * bound gating engine computes the same values (fcs_gating_dim_source).
+ * Plotted values are the engine's own (fcs_gating_dim_values, before the
+ * dimension's transform, which is the display scale): compensated ("FCS":
+ * the data set's spillover; a strategy matrix: unmixed, or applied as is
+ * when inverted) and ratio taken by the code that gates, not by a copy of
+ * it. Gates are drawn by fcs_report_draw_gate (fcs/report.h), as fcs-report
+ * draws them.
  *
  * Scales, per axis: the transform of the first drawn gate that has one on
  * that dimension; else -t; else none on top of the stream, whose
@@ -40,6 +43,7 @@
 
 #include "cli.h"
 #include "fcs/gatefile.h"
+#include "fcs/report.h"
 
 static const fcs_cli_tool TOOL = {
     "fcs-plot",
@@ -259,33 +263,21 @@ static int parse(struct plot_opts *o, int argc, char **argv)
     return FCS_CLI_CONTINUE;
 }
 
-/* ---- dimension values (as the gating engine computes them) ---------------------------- */
+/* ---- dimension values (the gating engine's own) ---------------------------------------- */
 
-/* A compensation: "FCS" or a strategy matrix. */
-struct unit {
-    const char *ref;
-    fcs_comp *c;     /* NULL for an inverted matrix */
-    const double *M; /* inverted: n_in x n_out, row-major */
-    size_t n_in, n_out;
-    size_t *in_ch;         /* inverted: channel of each detector row */
-    const char *const *fl; /* inverted: fluorochrome names */
-    double *out;           /* CHUNK x n_out */
-    int done;              /* computed for the current chunk */
-};
-
-enum { SRC_CHANNEL, SRC_COMP, SRC_RATIO };
-
+/* What an axis shows: a gate dimension as the bound gating engine computes
+ * it (fcs_gating_dim_values: compensated, ratio; its own transform is the
+ * plot's display scale), or a channel as stored (-x/-y naming no gate
+ * dimension). */
 struct dimsrc {
-    int kind;
-    size_t ch;      /* CHANNEL */
-    struct unit *u; /* COMP */
-    size_t out;
-    const fcs_transform *rt; /* RATIO: numerator / denominator sources */
-    struct dimsrc *num, *den;
-    char key[1024];   /* identity: two dimensions with one key give the same values */
-    char name[256];   /* channel, fluorochrome or ratio id */
-    long param;       /* parameter whose $PnR and $PnS describe it, -1 if none */
-    const char *comp; /* compensation reference (NULL: none) */
+    int from_gate; /* values by fcs_gating_dim_values(gate, dim) */
+    size_t gate, dim;
+    fcs_gate_dim_source gs; /* from_gate: the engine's description */
+    long ch;                /* a channel as stored: its column, else -1 */
+    char name[256];         /* channel, fluorochrome or ratio id */
+    long param;             /* parameter whose $PnR and $PnS describe it, -1 if none */
+    const char *comp;       /* compensation reference shown (NULL: none) */
+    char ratio[256];        /* "numerator/denominator" of a ratio */
 };
 
 struct ctx {
@@ -293,13 +285,9 @@ struct ctx {
     fcs_reader *r;
     size_t np;
     const char **names;      /* $PnN per parameter (NULL entries allowed) */
-    const fcs_matrix *spill; /* for "FCS"; NULL when none or already compensated */
+    const fcs_matrix *spill; /* for "FCS"; NULL when none */
     fcs_strategy *s;
     fcs_gating *g;
-    struct unit units[16];
-    size_t n_units;
-    struct dimsrc *srcs[64]; /* owned sources (for freeing) */
-    size_t n_srcs;
 };
 
 static long find_channel(const struct ctx *c, const char *name)
@@ -311,183 +299,69 @@ static long find_channel(const struct ctx *c, const char *name)
     return -1;
 }
 
-static long find_matrix(const fcs_strategy *s, const char *id, fcs_gate_matrix_info *mi)
-{
-    for (size_t i = 0; i < fcs_strategy_n_matrices(s); i++)
-        if (fcs_strategy_matrix(s, i, mi) == FCS_OK && strcmp(mi->id, id) == 0) return (long)i;
-    return -1;
-}
-
-/* The compensation unit for ref, or NULL when ref means "as stored". */
-static int get_unit(struct ctx *c, const char *ref, struct unit **out)
-{
-    *out = NULL;
-    if (!ref || strcmp(ref, FCS_COMP_UNCOMPENSATED) == 0) return 0;
-    if (strcmp(ref, FCS_COMP_FCS) == 0 && !c->spill) return 0;
-    for (size_t i = 0; i < c->n_units; i++)
-        if (strcmp(c->units[i].ref, ref) == 0) return *out = &c->units[i], 0;
-    if (c->n_units >= sizeof c->units / sizeof c->units[0])
-        return fcs_cli_error(c->o->input, "too many compensations");
-    struct unit *u = &c->units[c->n_units++];
-    memset(u, 0, sizeof *u);
-    u->ref = ref;
-    fcs_error err;
-    int rc = FCS_OK;
-    fcs_gate_matrix_info mi;
-    if (strcmp(ref, FCS_COMP_FCS) == 0) {
-        rc = fcs_comp_new(&u->c, c->spill, c->names, NULL, c->np, NULL, &err);
-    } else if (find_matrix(c->s, ref, &mi) < 0) {
-        return fcs_cli_error(c->o->gates, "no matrix '%s'", ref);
-    } else if (mi.inverted) {
-        u->M = fcs_matrix_data(mi.matrix);
-        u->n_in = mi.n_detectors;
-        u->n_out = mi.n_fluorochromes;
-        u->fl = mi.fluorochromes;
-        if (!(u->in_ch = calloc(u->n_in ? u->n_in : 1, sizeof *u->in_ch)))
-            return fcs_cli_error(NULL, "out of memory");
-        for (size_t d = 0; d < u->n_in; d++) {
-            long ch = find_channel(c, mi.detectors[d]);
-            if (ch < 0)
-                return fcs_cli_error(c->o->input, "matrix '%s': detector '%s' is not a channel",
-                                     ref, mi.detectors[d]);
-            u->in_ch[d] = (size_t)ch;
-        }
-    } else {
-        rc = fcs_comp_new_spectral(&u->c, mi.matrix, c->names, NULL, c->np, NULL, &err);
-    }
-    if (rc != FCS_OK) return fcs_cli_error(c->o->input, "compensation '%s': %s", ref, err.msg);
-    if (u->c) u->n_out = fcs_comp_n_outputs(u->c);
-    if (!(u->out = malloc(CHUNK * (u->n_out ? u->n_out : 1) * sizeof *u->out)))
-        return fcs_cli_error(NULL, "out of memory");
-    *out = u;
-    return 0;
-}
-
-static const char *unit_output_name(const struct unit *u, size_t j)
-{
-    return u->c ? fcs_comp_output_name(u->c, j) : u->fl[j];
-}
-
-static struct dimsrc *new_src(struct ctx *c)
-{
-    if (c->n_srcs >= sizeof c->srcs / sizeof c->srcs[0]) return NULL;
-    struct dimsrc *d = calloc(1, sizeof *d);
-    if (d) c->srcs[c->n_srcs++] = d;
-    return d;
-}
-
 /* Parameter j as stored (named `name` when it has no $PnN). */
-static int channel_src(struct ctx *c, size_t j, const char *name, struct dimsrc **out)
+static void channel_src(struct ctx *c, size_t j, const char *name, struct dimsrc *d)
 {
-    struct dimsrc *d = new_src(c);
-    if (!d) return fcs_cli_error(NULL, "out of memory (or too many dimensions)");
-    d->kind = SRC_CHANNEL;
-    d->ch = j;
+    memset(d, 0, sizeof *d);
+    d->ch = (long)j;
     d->param = (long)j;
     snprintf(d->name, sizeof d->name, "%s", c->names[j] ? c->names[j] : name);
-    snprintf(d->key, sizeof d->key, "ch:%zu", j);
-    *out = d;
+}
+
+/* Dimension k of gate gi as the engine bound it; -1 when it is not bound
+ * (a divider no quadrant uses). */
+static int gate_src(struct ctx *c, size_t gi, const fcs_gate_dim *gd, size_t k, struct dimsrc *d)
+{
+    fcs_gate_dim_source gs;
+    if (fcs_gating_dim_source(c->g, gi, k, &gs) != FCS_OK) return -1;
+    if (gs.kind == FCS_GATE_DIM_CHANNEL) {
+        channel_src(c, (size_t)gs.channel, gd->name ? gd->name : "", d);
+    } else {
+        memset(d, 0, sizeof *d);
+        d->ch = -1;
+        d->comp = gd->compensation;
+        snprintf(d->name, sizeof d->name, "%s", gd->ratio ? gd->ratio : gd->name);
+        d->param = gd->ratio ? -1 : find_channel(c, gd->name);
+    }
+    if (gs.kind == FCS_GATE_DIM_RATIO) {
+        const char *num = NULL, *den = NULL;
+        for (size_t i = 0; i < fcs_strategy_n_transforms(c->s); i++) {
+            const char *id;
+            if (fcs_strategy_transform(c->s, i, &id, NULL, &num, &den) == FCS_OK &&
+                strcmp(id, gd->ratio) == 0)
+                break;
+            num = den = NULL;
+        }
+        snprintf(d->ratio, sizeof d->ratio, "%.120s/%.120s", num ? num : "?", den ? den : "?");
+    }
+    d->from_gate = 1;
+    d->gate = gi;
+    d->dim = k;
+    d->gs = gs;
     return 0;
 }
 
-/* Channel or fluorochrome `name` under compensation ref. */
-static int resolve_value(struct ctx *c, const char *name, const char *ref, struct dimsrc **out)
+/* Do a and b show the same values? (The engine shares one source between
+ * dimensions with the same values; a channel as stored is its column.) */
+static int same_values(const struct dimsrc *a, const struct dimsrc *b)
 {
-    struct unit *u;
-    if (get_unit(c, ref, &u)) return FCS_CLI_EXIT_INPUT;
-    struct dimsrc *d = new_src(c);
-    if (!d) return fcs_cli_error(NULL, "out of memory (or too many dimensions)");
-    d->param = find_channel(c, name);
-    snprintf(d->name, sizeof d->name, "%s", name);
-    for (int pass = 0; u && pass < 2; pass++)
-        for (size_t j = 0; j < u->n_out; j++) {
-            const char *on = unit_output_name(u, j);
-            if (pass ? strcasecmp(on, name) == 0 : strcmp(on, name) == 0) {
-                d->kind = SRC_COMP, d->u = u, d->out = j, d->comp = u->ref;
-                snprintf(d->key, sizeof d->key, "comp:%.900s:%zu", u->ref, j);
-                *out = d;
-                return 0;
-            }
-        }
-    /* Not covered by the compensation (scatter, time): the channel as is. */
-    if (d->param < 0) return fcs_cli_error(c->o->input, "channel '%s' is not in the data", name);
-    c->n_srcs--;
-    free(d);
-    return channel_src(c, (size_t)find_channel(c, name), name, out);
+    if (a->ch >= 0 || b->ch >= 0) return a->ch == b->ch;
+    return a->from_gate && b->from_gate && a->gs.id == b->gs.id;
 }
 
-static long find_xform(const fcs_strategy *s, const char *id, const fcs_transform **t,
-                       const char **num, const char **den)
+/* Values of axis source d for the n events of the chunk into v: ev
+ * row-major, cols the same chunk column by column (with -g). */
+static int eval_src(struct ctx *c, const struct dimsrc *d, const double *ev,
+                    const double *const *cols, size_t n, double *v)
 {
-    for (size_t i = 0; i < fcs_strategy_n_transforms(s); i++) {
-        const char *tid;
-        if (fcs_strategy_transform(s, i, &tid, t, num, den) == FCS_OK && strcmp(tid, id) == 0)
-            return (long)i;
+    if (d->ch >= 0) {
+        for (size_t i = 0; i < n; i++) v[i] = ev[i * c->np + (size_t)d->ch];
+        return 0;
     }
-    return -1;
-}
-
-/* The values of a gate dimension before its own transform. */
-static int resolve_dim(struct ctx *c, const fcs_gate_dim *gd, struct dimsrc **out)
-{
-    if (!gd->ratio) return resolve_value(c, gd->name, gd->compensation, out);
-    const fcs_transform *t;
-    const char *num, *den;
-    if (find_xform(c->s, gd->ratio, &t, &num, &den) < 0)
-        return fcs_cli_error(c->o->gates, "no transformation '%s'", gd->ratio);
-    struct dimsrc *d = new_src(c);
-    if (!d) return fcs_cli_error(NULL, "out of memory (or too many dimensions)");
-    if (resolve_value(c, num, gd->compensation, &d->num) ||
-        resolve_value(c, den, gd->compensation, &d->den))
-        return FCS_CLI_EXIT_INPUT;
-    d->kind = SRC_RATIO;
-    d->rt = t;
-    d->param = -1;
-    d->comp = gd->compensation;
-    snprintf(d->name, sizeof d->name, "%s", gd->ratio);
-    snprintf(d->key, sizeof d->key, "ratio:%.200s(%.400s,%.400s)", gd->ratio, d->num->key,
-             d->den->key);
-    *out = d;
+    if (fcs_gating_dim_values(c->g, d->gate, d->dim, FCS_GATE_DIM_UNTRANSFORMED, cols, n, v) !=
+        FCS_OK)
+        return fcs_cli_error(c->o->input, "%s", fcs_gating_errmsg(c->g));
     return 0;
-}
-
-/* Values of source d for the n events of the chunk (row-major) into v. */
-static int eval_src(struct ctx *c, struct dimsrc *d, const double *ev, size_t n, double *v)
-{
-    switch (d->kind) {
-    case SRC_CHANNEL:
-        for (size_t i = 0; i < n; i++) v[i] = ev[i * c->np + d->ch];
-        return 0;
-    case SRC_COMP: {
-        struct unit *u = d->u;
-        if (!u->done) {
-            if (u->c) {
-                if (fcs_comp_unmix(u->c, ev, n, u->out) != FCS_OK)
-                    return fcs_cli_error(c->o->input, "compensation '%s' failed", u->ref);
-            } else {
-                for (size_t i = 0; i < n; i++)
-                    for (size_t f = 0; f < u->n_out; f++) {
-                        double s = 0;
-                        for (size_t k = 0; k < u->n_in; k++)
-                            s += ev[i * c->np + u->in_ch[k]] * u->M[k * u->n_out + f];
-                        u->out[i * u->n_out + f] = s;
-                    }
-            }
-            u->done = 1;
-        }
-        for (size_t i = 0; i < n; i++) v[i] = u->out[i * u->n_out + d->out];
-        return 0;
-    }
-    default: {
-        double *z = malloc(n * sizeof *z);
-        if (!z) return fcs_cli_error(NULL, "out of memory");
-        int rc = eval_src(c, d->num, ev, n, v) || eval_src(c, d->den, ev, n, z);
-        if (!rc && fcs_transform_apply2(d->rt, v, z, n) != FCS_OK)
-            rc = fcs_cli_error(c->o->input, "ratio '%s' failed", d->name);
-        free(z);
-        return rc;
-    }
-    }
 }
 
 /* ---- which gates, which axes ------------------------------------------------------------ */
@@ -502,7 +376,8 @@ struct drawn {
 };
 
 struct axis_def {
-    struct dimsrc *src;
+    struct dimsrc src;
+    int has_src;
     const char *gate_xf_id;       /* transform chosen from a gate */
     const fcs_transform *display; /* NULL, a gate's or a -t transform */
     fcs_transform *applied;       /* LIBFCS_PnTRANSFORM of the stream (owned) */
@@ -549,23 +424,6 @@ static int dim_named(const struct ctx *c, const fcs_gate_dim *gd, const char *na
     return j >= 0 && c->names[j] && strcasecmp(c->names[j], gd->name) == 0;
 }
 
-static int is_gml_scale(int kind)
-{
-    return kind == FCS_TRANSFORM_FLIN || kind == FCS_TRANSFORM_FLOG ||
-           kind == FCS_TRANSFORM_FASINH || kind == FCS_TRANSFORM_LOGICLE ||
-           kind == FCS_TRANSFORM_HYPERLOG || kind == FCS_TRANSFORM_BIEX;
-}
-
-/* The largest channel value a parameter can take (the reader's scaling rule). */
-static double scaled_range(const fcs_param *p)
-{
-    double r = p->range;
-    if (p->datatype == 'I' && p->log_decades > 0)
-        return pow(10.0, p->log_decades) * (p->log_offset > 0 ? p->log_offset : 1.0);
-    if (p->gain != 0 && p->gain != 1 && r > 0) return r / p->gain;
-    return r;
-}
-
 /* The axis range in positions: --xlim, else [0, 1] on a Gating-ML scale,
  * else from the top of the channel's scale. */
 static int axis_range(const struct ctx *c, struct axis_def *a, int ai)
@@ -585,37 +443,12 @@ static int axis_range(const struct ctx *c, struct axis_def *a, int ai)
                                        c->o->lim[ai][0], c->o->lim[ai][1], a->title);
         return 0;
     }
-    const fcs_transform *outer = a->display ? a->display : a->applied;
-    int kind = outer ? (int)fcs_transform_get_kind(outer) : 0;
-    if (is_gml_scale(kind)) {
-        a->lo = 0, a->hi = 1;
-        return 0;
-    }
-    if (a->src->param < 0)
-        return fcs_cli_error(c->o->input, "%s has no $PnR to scale by: give %s LO:HI", a->src->name,
+    const fcs_param *p = a->src.param >= 0 ? fcs_param_info(c->r, (size_t)a->src.param) : NULL;
+    if (fcs_report_axis_range(p, &s, &a->lo, &a->hi) == FCS_OK) return 0;
+    if (!p)
+        return fcs_cli_error(c->o->input, "%s has no $PnR to scale by: give %s LO:HI", a->src.name,
                              opt);
-    double top = scaled_range(fcs_param_info(c->r, (size_t)a->src->param));
-    if (a->applied) top = fcs_transform_inverse_value(a->applied, top);
-    if (!(top > 0) || !isfinite(top)) top = 262144;
-    if (kind == FCS_TRANSFORM_LOG) {
-        a->lo = fcs_plot_scale_forward(&s, top > 10 ? 1.0 : top / 1e4);
-        a->hi = fcs_plot_scale_forward(&s, top);
-    } else if (kind == FCS_TRANSFORM_ASINH) {
-        a->hi = fcs_plot_scale_forward(&s, top);
-        a->lo = -0.2 * a->hi;
-    } else {
-        a->lo = fcs_plot_scale_forward(&s, 0);
-        a->hi = fcs_plot_scale_forward(&s, top);
-    }
-    if (a->lo > a->hi) {
-        double t = a->lo;
-        a->lo = a->hi;
-        a->hi = t;
-    }
-    if (!isfinite(a->lo) || !isfinite(a->hi) || !(a->lo < a->hi))
-        return fcs_cli_error(c->o->input, "no default range for %s: give %s LO:HI", a->src->name,
-                             opt);
-    return 0;
+    return fcs_cli_error(c->o->input, "no default range for %s: give %s LO:HI", a->src.name, opt);
 }
 
 static int xf_matches(const struct ctx *c, const struct xf_spec *x, const struct dimsrc *d)
@@ -633,9 +466,9 @@ static int xf_matches(const struct ctx *c, const struct xf_spec *x, const struct
  * transformed values, which are plotted as they are. */
 static int stream_transform(const struct ctx *c, struct axis_def *a)
 {
-    if (a->src->kind != SRC_CHANNEL) return 0;
+    if (a->src.ch < 0) return 0;
     char kw[48];
-    snprintf(kw, sizeof kw, "LIBFCS_P%zuTRANSFORM", a->src->ch + 1);
+    snprintf(kw, sizeof kw, "LIBFCS_P%ldTRANSFORM", a->src.ch + 1);
     const char *v = fcs_keyword(c->r, kw);
     if (!v || !*v) return 0;
     if (strchr(v, ';')) {
@@ -652,11 +485,11 @@ static int stream_transform(const struct ctx *c, struct axis_def *a)
 
 static void axis_title(const struct ctx *c, struct axis_def *a)
 {
-    const fcs_param *p = a->src->param >= 0 ? fcs_param_info(c->r, (size_t)a->src->param) : NULL;
+    const fcs_param *p = a->src.param >= 0 ? fcs_param_info(c->r, (size_t)a->src.param) : NULL;
     char scale[256] = "";
     size_t n = 0;
-    if (a->src->comp && strcmp(a->src->comp, FCS_COMP_UNCOMPENSATED) != 0)
-        n += (size_t)snprintf(scale + n, sizeof scale - n, "compensated: %s", a->src->comp);
+    if (a->src.comp && strcmp(a->src.comp, FCS_COMP_UNCOMPENSATED) != 0)
+        n += (size_t)snprintf(scale + n, sizeof scale - n, "compensated: %s", a->src.comp);
     if (a->applied)
         n += (size_t)snprintf(scale + n, sizeof scale - n, "%s%s in the stream", n ? ", " : "",
                               fcs_transform_kind_name(fcs_transform_get_kind(a->applied)));
@@ -667,10 +500,8 @@ static void axis_title(const struct ctx *c, struct axis_def *a)
                  fcs_transform_kind_name(fcs_transform_get_kind(a->display)));
     const char *marker =
         p && p->label && (!p->name || strcmp(p->label, p->name) != 0) ? p->label : NULL;
-    char ratio[256] = "";
-    if (a->src->kind == SRC_RATIO)
-        snprintf(ratio, sizeof ratio, "%.120s/%.120s", a->src->num->name, a->src->den->name);
-    snprintf(a->title, sizeof a->title, "%s%s%s%s%s%s", a->src->name, marker || ratio[0] ? " " : "",
+    const char *ratio = a->src.ratio;
+    snprintf(a->title, sizeof a->title, "%s%s%s%s%s%s", a->src.name, marker || ratio[0] ? " " : "",
              marker ? marker : ratio, scale[0] ? " [" : "", scale, scale[0] ? "]" : "");
 }
 
@@ -770,19 +601,22 @@ static int find_population(struct run *R)
     return 0;
 }
 
-/* Is gate dimension gd the same dimension as axis source a (same values)?
- * The sources resolved for the comparison are released again. */
-static int same_dim(struct ctx *c, const fcs_gate_dim *gd, const struct dimsrc *a, int *err)
+/* Is dimension k of gate gi the same dimension as axis source a (same
+ * values, as the engine computes them)? An unbound divider is not. */
+static int same_dim(struct ctx *c, size_t gi, const fcs_gate_dim *gd, size_t k,
+                    const struct dimsrc *a)
 {
-    struct dimsrc *d;
-    size_t mark = c->n_srcs;
-    int same = 0;
-    if (resolve_dim(c, gd, &d))
-        *err = 1;
-    else
-        same = strcmp(d->key, a->key) == 0;
-    while (c->n_srcs > mark) free(c->srcs[--c->n_srcs]);
-    return same;
+    struct dimsrc d;
+    return gate_src(c, gi, gd, k, &d) == 0 && same_values(&d, a);
+}
+
+/* Axis sources from the dimensions of gate gi (all of them bound). */
+static int gate_axes(struct run *R, size_t gi, const fcs_gate_dim *const *dims, size_t nd)
+{
+    for (size_t k = 0; k < nd; k++)
+        if (gate_src(&R->c, gi, dims[k], k, &R->ax[k].src)) return -1;
+    for (size_t k = 0; k < nd; k++) R->ax[k].has_src = 1;
+    return 0;
 }
 
 /* The axes: from -x/-y (with the compensation of a gate on that channel,
@@ -798,10 +632,8 @@ static int choose_axes(struct run *R)
             const fcs_gate_dim *dims[2];
             size_t nd;
             if (fcs_strategy_gate(c->s, i, &in) || !parent_is(&in, R->pop_id) ||
-                !(nd = gate_dims(&in, dims)))
+                !(nd = gate_dims(&in, dims)) || gate_axes(R, i, dims, nd))
                 continue;
-            for (size_t k = 0; k < nd; k++)
-                if (resolve_dim(c, dims[k], &R->ax[k].src)) return FCS_CLI_EXIT_INPUT;
             R->two_d = nd == 2;
             return 0;
         }
@@ -810,31 +642,39 @@ static int choose_axes(struct run *R)
     }
     R->two_d = names[1] != NULL;
     for (int a = 0; a < 1 + R->two_d; a++) {
-        for (size_t i = 0; i < ng && !R->ax[a].src; i++) {
+        struct axis_def *ax = &R->ax[a];
+        for (size_t i = 0; i < ng && !ax->has_src; i++) {
             fcs_gate_info in;
             const fcs_gate_dim *dims[2];
             size_t nd;
             if (fcs_strategy_gate(c->s, i, &in) || !parent_is(&in, R->pop_id) ||
                 !(nd = gate_dims(&in, dims)))
                 continue;
-            for (size_t k = 0; k < nd && !R->ax[a].src; k++)
-                if (dim_named(c, dims[k], names[a]) && resolve_dim(c, dims[k], &R->ax[a].src))
-                    return FCS_CLI_EXIT_INPUT;
+            for (size_t k = 0; k < nd && !ax->has_src; k++)
+                if (dim_named(c, dims[k], names[a]) && gate_src(c, i, dims[k], k, &ax->src) == 0)
+                    ax->has_src = 1;
         }
-        if (R->ax[a].src) continue;
+        if (ax->has_src) continue;
         int j = fcs_param_index(c->r, names[a], 1);
         if (j < 0)
             return fcs_cli_error(c->o->input, "no channel '%s' ($PnN or $PnS)%s", names[a],
                                  c->s ? " and no gate dimension of that name" : "");
-        if (channel_src(c, (size_t)j, names[a], &R->ax[a].src)) return FCS_CLI_EXIT_INPUT;
+        channel_src(c, (size_t)j, names[a], &ax->src);
+        ax->has_src = 1;
     }
     return 0;
 }
 
+/* The transformation of gate dimension gd (NULL: none). */
 static const fcs_transform *gate_transform(const struct ctx *c, const fcs_gate_dim *gd)
 {
-    const fcs_transform *t = NULL;
-    if (gd->transform && find_xform(c->s, gd->transform, &t, NULL, NULL) >= 0) return t;
+    for (size_t i = 0; gd->transform && i < fcs_strategy_n_transforms(c->s); i++) {
+        const char *id;
+        const fcs_transform *t;
+        if (fcs_strategy_transform(c->s, i, &id, &t, NULL, NULL) == FCS_OK &&
+            strcmp(id, gd->transform) == 0)
+            return t;
+    }
     return NULL;
 }
 
@@ -847,15 +687,13 @@ static int choose_gates(struct run *R)
         struct drawn *d = &R->drawn[R->n_drawn];
         const fcs_gate_dim *dims[2];
         size_t nd;
-        int err = 0;
         if (fcs_strategy_gate(c->s, i, &d->in) || !parent_is(&d->in, R->pop_id) ||
             !(nd = gate_dims(&d->in, dims)) || nd != (size_t)(1 + R->two_d))
             continue;
-        int direct = same_dim(c, dims[0], R->ax[0].src, &err) &&
-                     (nd == 1 || same_dim(c, dims[1], R->ax[1].src, &err));
-        int swapped = !direct && nd == 2 && same_dim(c, dims[0], R->ax[1].src, &err) &&
-                      same_dim(c, dims[1], R->ax[0].src, &err);
-        if (err) return FCS_CLI_EXIT_INPUT;
+        int direct = same_dim(c, i, dims[0], 0, &R->ax[0].src) &&
+                     (nd == 1 || same_dim(c, i, dims[1], 1, &R->ax[1].src));
+        int swapped = !direct && nd == 2 && same_dim(c, i, dims[0], 0, &R->ax[1].src) &&
+                      same_dim(c, i, dims[1], 1, &R->ax[0].src);
         if (!direct && !swapped) continue;
         if (R->n_drawn >= MAX_DRAWN) {
             fcs_cli_warn(c->o->input, "more than %d gates to draw: the rest are left out",
@@ -887,12 +725,12 @@ static int choose_scales(struct run *R)
             }
         for (int k = 0; k < c->o->n_xf; k++) {
             const struct xf_spec *x = &c->o->xf[k];
-            if (!xf_matches(c, x, ax->src)) continue;
+            if (!xf_matches(c, x, &ax->src)) continue;
             R->xf_used[k] = 1;
             if (ax->display && ax->gate_xf_id)
                 fcs_cli_warn(c->o->input,
                              "-t '%s' not used for %s: the gates' transform '%s' sets its scale",
-                             x->arg, ax->src->name, ax->gate_xf_id);
+                             x->arg, ax->src.name, ax->gate_xf_id);
             else if (!ax->display)
                 ax->display = x->t;
         }
@@ -1072,7 +910,6 @@ static int stream_events(struct run *R)
             break;
         }
         const uint8_t *mask = NULL;
-        for (size_t u = 0; u < c->n_units; u++) c->units[u].done = 0;
         if (c->g) {
             rc = gate_chunk(R, &b, (size_t)n, &mask);
         } else {
@@ -1083,8 +920,8 @@ static int stream_events(struct run *R)
                 mask = b.mask;
             }
         }
-        if (!rc) rc = eval_src(c, R->ax[0].src, b.ev, (size_t)n, b.x);
-        if (!rc && R->two_d) rc = eval_src(c, R->ax[1].src, b.ev, (size_t)n, b.y);
+        if (!rc) rc = eval_src(c, &R->ax[0].src, b.ev, b.colp, (size_t)n, b.x);
+        if (!rc && R->two_d) rc = eval_src(c, &R->ax[1].src, b.ev, b.colp, (size_t)n, b.y);
         if (!rc &&
             fcs_plot_add_events(R->plot, b.x, R->two_d ? b.y : NULL, mask, (size_t)n) != FCS_OK)
             rc = fcs_cli_error(c->o->input, "%s", fcs_plot_errmsg(R->plot));
@@ -1101,95 +938,37 @@ static int stream_events(struct run *R)
 /* ---- drawing the gates ------------------------------------------------------------------------
  */
 
-/* "name count (pct%)" of strategy population p, from the statistics. */
-static void pop_label(struct run *R, size_t p, char *buf, size_t n)
+/* Every drawn gate through the library (fcs_report_draw_gate), labelled
+ * with the counts and % of parent of the statistics. */
+static int draw_gates(struct run *R)
 {
-    long k = R->stat_of_pop[p];
-    fcs_stat_spec pct = {FCS_STAT_PCT_PARENT, 0};
-    int64_t count = k >= 0 ? fcs_stats_count(R->st, (size_t)k) : 0;
-    double v = k >= 0 ? fcs_stats_value(R->st, (size_t)k, 0, &pct) : NAN;
-    fcs_plot_gate_label(buf, n, fcs_strategy_population_id(R->c.s, p), count, v);
-}
-
-/* The interval of a quadrant on one divider (gate.h: [largest value <=
- * location, smallest value > location)). */
-static void quadrant_interval(const fcs_gate_divider *d, double loc, double *lo, double *hi)
-{
-    *lo = -INFINITY, *hi = INFINITY;
-    for (size_t i = 0; i < d->n_values; i++) {
-        if (d->values[i] <= loc && d->values[i] > *lo) *lo = d->values[i];
-        if (d->values[i] > loc && d->values[i] < *hi) *hi = d->values[i];
+    size_t npop = fcs_strategy_n_populations(R->c.s);
+    int64_t *count = calloc(npop ? npop : 1, sizeof *count);
+    double *pct = calloc(npop ? npop : 1, sizeof *pct);
+    if (!count || !pct) {
+        free(count), free(pct);
+        return fcs_cli_error(NULL, "out of memory");
     }
-}
-
-static int draw_quadrants(struct run *R, const struct drawn *d)
-{
-    const fcs_gate_info *in = &d->in;
-    const fcs_transform *gx = d->gt[0], *gy = d->gt[1];
-    for (size_t k = 0; k < in->n_dividers; k++) {
-        int axis = d->swap ? 1 - (int)k : (int)k;
-        for (size_t v = 0; v < in->dividers[k].n_values; v++)
-            if (fcs_plot_divider(R->plot, axis, d->gt[axis], in->dividers[k].values[v]) != FCS_OK)
-                return fcs_cli_error(NULL, "%s", fcs_plot_errmsg(R->plot));
+    fcs_stat_spec spec = {FCS_STAT_PCT_PARENT, 0};
+    for (size_t p = 0; p < npop; p++) {
+        long k = R->stat_of_pop[p];
+        count[p] = k >= 0 ? fcs_stats_count(R->st, (size_t)k) : 0;
+        pct[p] = k >= 0 ? fcs_stats_value(R->st, (size_t)k, 0, &spec) : NAN;
     }
-    for (size_t q = 0; q < in->n_quadrants; q++) {
-        const fcs_gate_quadrant *qd = &in->quadrants[q];
-        double lim[2][2] = {{-INFINITY, INFINITY}, {-INFINITY, INFINITY}};
-        for (size_t k = 0; k < qd->n_positions; k++) {
-            size_t dv = qd->dividers[k];
-            int axis = d->swap ? 1 - (int)dv : (int)dv;
-            quadrant_interval(&in->dividers[dv], qd->locations[k], &lim[axis][0], &lim[axis][1]);
-        }
-        char label[512];
-        long p = fcs_strategy_population_index(R->c.s, qd->id);
-        if (p < 0) continue;
-        pop_label(R, (size_t)p, label, sizeof label);
-        if (fcs_plot_region_label(R->plot, gx, gy, lim[0][0], lim[0][1], lim[1][0], lim[1][1],
-                                  label) != FCS_OK)
-            return fcs_cli_error(NULL, "%s", fcs_plot_errmsg(R->plot));
+    int rc = 0;
+    for (size_t i = 0; !rc && i < R->n_drawn; i++) {
+        const struct drawn *d = &R->drawn[i];
+        size_t dims[2] = {d->swap ? 1 : 0, d->swap ? 0 : 1};
+        if (fcs_report_draw_gate(R->plot, R->c.s, d->gate, dims, count, pct) == FCS_OK) continue;
+        if (d->in.type == FCS_GATE_QUADRANT)
+            rc = fcs_cli_error(NULL, "%s", fcs_plot_errmsg(R->plot));
+        else
+            fcs_cli_warn(R->c.o->gates, "gate '%s' not drawn: %s", d->in.id,
+                         fcs_plot_errmsg(R->plot));
     }
-    return 0;
-}
-
-static int draw_gate(struct run *R, const struct drawn *d)
-{
-    const fcs_gate_info *in = &d->in;
-    if (in->type == FCS_GATE_QUADRANT) return draw_quadrants(R, d);
-    char label[512];
-    long p = fcs_strategy_population_index(R->c.s, in->id);
-    if (p < 0) return 0;
-    pop_label(R, (size_t)p, label, sizeof label);
-    int a0 = d->swap ? 1 : 0, a1 = 1 - a0; /* plot axis of gate dimension 0 / 1 */
-    int rc = FCS_OK;
-    const fcs_transform *gx = d->gt[0], *gy = d->gt[1];
-    if (in->type == FCS_GATE_RECTANGLE) {
-        double lo[2] = {NAN, NAN}, hi[2] = {NAN, NAN};
-        for (size_t k = 0; k < in->n_dims; k++) {
-            int a = k == 0 ? a0 : a1;
-            lo[a] = in->min[k], hi[a] = in->max[k];
-        }
-        rc = fcs_plot_rectangle(R->plot, gx, gy, lo[0], hi[0], lo[1], hi[1], label);
-    } else if (in->type == FCS_GATE_POLYGON) {
-        double *xy = malloc(2 * in->n_vertices * sizeof *xy);
-        if (!xy) return fcs_cli_error(NULL, "out of memory");
-        for (size_t v = 0; v < in->n_vertices; v++) {
-            xy[2 * v + a0] = in->vertices[2 * v];
-            xy[2 * v + a1] = in->vertices[2 * v + 1];
-        }
-        rc = fcs_plot_polygon(R->plot, gx, gy, in->n_vertices, xy, label);
-        free(xy);
-    } else if (in->type == FCS_GATE_ELLIPSOID) {
-        double m[2], cv[4];
-        m[a0] = in->mean[0], m[a1] = in->mean[1];
-        cv[a0 * 2 + a0] = in->covariance[0], cv[a0 * 2 + a1] = in->covariance[1];
-        cv[a1 * 2 + a0] = in->covariance[2], cv[a1 * 2 + a1] = in->covariance[3];
-        rc = fcs_plot_ellipse(R->plot, gx, gy, m, cv, in->distance_square, label);
-    }
-    if (rc != FCS_OK) {
-        fcs_cli_warn(R->c.o->gates, "gate '%s' not drawn: %s", in->id, fcs_plot_errmsg(R->plot));
-        return 0;
-    }
-    return 0;
+    free(count);
+    free(pct);
+    return rc;
 }
 
 /* ---- output ------------------------------------------------------------------------------------
@@ -1266,12 +1045,6 @@ static int write_output(struct run *R)
 static void free_run(struct run *R)
 {
     struct ctx *c = &R->c;
-    for (size_t i = 0; i < c->n_units; i++) {
-        fcs_comp_free(c->units[i].c);
-        free(c->units[i].in_ch);
-        free(c->units[i].out);
-    }
-    for (size_t i = 0; i < c->n_srcs; i++) free(c->srcs[i]);
     for (int a = 0; a < 2; a++) fcs_transform_free(R->ax[a].applied);
     fcs_plot_free(R->plot);
     fcs_stats_free(R->st);
@@ -1298,7 +1071,7 @@ static int run(const struct plot_opts *o)
     if (!rc) rc = choose_scales(R);
     if (!rc) rc = make_plot(R);
     if (!rc) rc = stream_events(R);
-    for (size_t i = 0; !rc && i < R->n_drawn; i++) rc = draw_gate(R, &R->drawn[i]);
+    if (!rc && R->n_drawn) rc = draw_gates(R);
     if (!rc) rc = set_title(R);
     if (!rc) rc = write_output(R);
     free_run(R);

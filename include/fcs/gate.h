@@ -322,7 +322,8 @@ FCS_EXPORT int fcs_gating_new(fcs_gating **out, const fcs_strategy *s, const cha
                               size_t n_channels, const fcs_matrix *fcs_spillover,
                               fcs_error *err) FCS_WARN_UNUSED;
 FCS_EXPORT void fcs_gating_free(fcs_gating *g);
-/** One-line message of the last error of fcs_gating_run ("" when none). */
+/** One-line message of the last error of fcs_gating_run or
+ *  fcs_gating_dim_values ("" when none). */
 FCS_EXPORT const char *fcs_gating_errmsg(const fcs_gating *g);
 
 /**
@@ -334,6 +335,66 @@ FCS_EXPORT const char *fcs_gating_errmsg(const fcs_gating *g);
  */
 FCS_EXPORT int fcs_gating_run(fcs_gating *g, const double *const *columns, size_t n_events,
                               uint8_t *const *membership) FCS_WARN_UNUSED;
+
+/* ---- values of one gate dimension ---------------------------------------------- */
+
+/* What a picture of a gate needs: the values the engine gates on, computed
+ * by the same code fcs_gating_run uses (compensation, ratio, transformation
+ * of the bound strategy), so that a plotted event sits on the same side of
+ * a gate line as the engine decides. Dimensions are numbered per gate:
+ * rectangle, polygon and ellipsoid dimensions in their order, the
+ * dividers of a quadrant gate in theirs; a boolean gate has none. A divider
+ * that no quadrant mentions is never bound (FCS_ENOTFOUND). */
+
+/** Where the values of a bound gate dimension come from, before the
+ *  dimension's own transformation. */
+typedef enum fcs_gate_dim_kind {
+    FCS_GATE_DIM_CHANNEL = 1,     /**< a channel as stored: uncompensated, or a channel the
+                                       dimension's compensation does not cover (scatter, time) */
+    FCS_GATE_DIM_COMPENSATED = 2, /**< an output of a compensation ("FCS" or a strategy matrix) */
+    FCS_GATE_DIM_RATIO = 3        /**< an fratio of two (possibly compensated) channels */
+} fcs_gate_dim_kind;
+
+/** See fcs_gating_dim_source(). */
+typedef struct fcs_gate_dim_source {
+    size_t id;              /**< two dimensions of one fcs_gating have the same id exactly
+                                 when their values before their own transformations are the
+                                 same (same channel, or the same output of the same
+                                 compensation, or the same ratio of the same values) */
+    fcs_gate_dim_kind kind;
+    long channel;           /**< FCS_GATE_DIM_CHANNEL: its column (0-based), else -1 */
+    int transformed;        /**< the dimension has a transformation of its own */
+} fcs_gate_dim_source;
+
+/** Describe dimension dim of gate `gate` (fcs_strategy_gate order) as bound
+ *  by g. FCS_OK; FCS_ERANGE when there is no such gate or dimension;
+ *  FCS_ENOTFOUND for an unused divider; FCS_EINVAL for NULL arguments. */
+FCS_EXPORT int fcs_gating_dim_source(const fcs_gating *g, size_t gate, size_t dim,
+                                     fcs_gate_dim_source *out) FCS_WARN_UNUSED;
+
+/** Stages of fcs_gating_dim_values(). */
+enum {
+    FCS_GATE_DIM_SCALED = 0,       /**< on the gate's scale: the values compared with its
+                                        coordinates (after the dimension's transformation) */
+    FCS_GATE_DIM_UNTRANSFORMED = 1 /**< before the dimension's own transformation (compensated
+                                        and ratio taken): for a plot that applies the
+                                        transformation as its display scale */
+};
+
+/**
+ * Values of dimension dim of gate `gate` for n_events events: columns as
+ * for fcs_gating_run (only the columns the dimension reads are used), out
+ * receives n_events doubles. Computed block by block by the engine's own
+ * source code path, so for every event the values are bit for bit those
+ * fcs_gating_run compared with the gate. Does not change any membership;
+ * may be called between fcs_gating_run calls on the same chunk. Returns
+ * FCS_OK, or FCS_ERANGE / FCS_ENOTFOUND (as fcs_gating_dim_source),
+ * FCS_EINVAL (bad stage, NULL arrays), or the status of a failed
+ * compensation or transformation; the message is fcs_gating_errmsg(g).
+ */
+FCS_EXPORT int fcs_gating_dim_values(fcs_gating *g, size_t gate, size_t dim, int stage,
+                                     const double *const *columns, size_t n_events,
+                                     double *out) FCS_WARN_UNUSED;
 
 /* ---- Gating-ML 2.0 ---------------------------------------------------------- */
 
