@@ -10,6 +10,13 @@
  * The sample is identified by the SHA-256 of the input bytes: a file is
  * hashed as it is on disk; standard input is copied to an unlinked
  * temporary file while it is hashed, then read from memory.
+ *
+ * With -g STRATEGY the tool gates the events itself (fcs/gatefile.h and
+ * fcs/gate.h, exactly as fcs-gate does: the strategy adapted to what the
+ * stream already carries, so nothing is compensated or transformed twice)
+ * and takes its populations from the strategy instead of POP: parameters:
+ * `fcs-stats -g S FILE` gives the numbers of `fcs-gate -g S FILE |
+ * fcs-stats -`, without writing the annotated stream.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +36,7 @@ static const fcs_cli_tool TOOL = {
     "fcs-stats",
     "[-o SUMMARY.h5ad] [--tsv] [-s STAT,...] [-c CHANNEL,...] [-t TRANSFORM[:CHANNELS]] "
     "[--beads POP (--beads-per-test N --volume UL | --bead-lot FILE)] [--replace] "
-    "[--sample-id ID] [-k KEYWORD] [-d N] [--strict] FILE|-",
+    "[--sample-id ID] [-k KEYWORD] [-g STRATEGY] [-d N] [--strict] FILE|-",
     "Statistics of the populations of a gated FCS stream (POP:<path> parameters).\n"
     "  -o, --output FILE       add the sample to the summary FILE (AnnData .h5ad; created\n"
     "                          if absent, replaced crash-safely)\n"
@@ -52,6 +59,8 @@ static const fcs_cli_tool TOOL = {
     "      --sample-id ID      sample id [file name without .fcs/.gz]\n"
     "  -k, --keyword NAME      keyword to keep as a sample column (repeatable)\n"
     "                          [$FIL,$SRC,$SMNO,$PROJ,$CYTSN when present]\n"
+    "  -g, --gates FILE        gate the events here with this strategy (gate file or\n"
+    "                          Gating-ML, as fcs-gate -g) and use its populations\n"
     "      --truth             populations from fcs-synth's TruePopulation parameter\n"
     "  -d, --dataset N         data set N (0-based) [0]\n"
     "      --strict            refuse inputs that need a repair (exit 1)\n"
@@ -81,7 +90,7 @@ struct xform_spec {
 };
 
 struct st_opts {
-    const char *output, *input, *beads, *bead_lot, *sample_id;
+    const char *output, *input, *beads, *bead_lot, *sample_id, *gates;
     int tsv, replace, strict, truth, geo_nan;
     double bpt, volume;
     int bpt_given, volume_given;
@@ -188,6 +197,10 @@ static int check_opts(struct st_opts *o)
     if (o->beads && o->beads[0] != '/')
         return fcs_cli_usage_error("--beads '%s': a population path starts with '/'", o->beads);
     if (o->sample_id && !*o->sample_id) return fcs_cli_usage_error("--sample-id: empty");
+    if (o->gates && o->truth)
+        return fcs_cli_usage_error("-g and --truth both define the populations: give one");
+    if (o->gates && strcmp(o->gates, "-") == 0 && strcmp(o->input, "-") == 0)
+        return fcs_cli_usage_error("standard input ('-') can be read only once");
     if (o->output && fcs_cli_is_stdout(o->output))
         return fcs_cli_usage_error("-o: HDF5 cannot be written to a pipe; use --tsv for stdout");
     if (!o->output) o->tsv = 1;
@@ -216,12 +229,13 @@ static int parse(struct st_opts *o, int argc, char **argv)
         {"replace", no_argument, NULL, OPT_REPLACE},
         {"sample-id", required_argument, NULL, OPT_ID},
         {"truth", no_argument, NULL, OPT_TRUTH},
+        {"gates", required_argument, NULL, 'g'},
         {"geomean-nonpositive", required_argument, NULL, OPT_GEO},
         {"strict", no_argument, NULL, FCS_CLI_OPT_STRICT},
         {NULL, 0, NULL, 0}};
     int c, rc = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":ho:s:c:t:k:d:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:s:c:t:k:d:g:", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': o->output = optarg; break;
         case OPT_TSV: o->tsv = 1; break;
@@ -237,6 +251,7 @@ static int parse(struct st_opts *o, int argc, char **argv)
         case OPT_REPLACE: o->replace = 1; break;
         case OPT_ID: o->sample_id = optarg; break;
         case OPT_TRUTH: o->truth = 1; break;
+        case 'g': o->gates = optarg; break;
         case OPT_GEO:
             if (strcmp(optarg, "nan") && strcmp(optarg, "exclude"))
                 return fcs_cli_usage_error("--geomean-nonpositive: 'exclude' or 'nan', not '%s'", optarg);
@@ -360,6 +375,127 @@ static int truth_populations(const struct st_opts *o, fcs_reader *r, fcs_stats *
             rc = fcs_cli_error(o->input, "%s", fcs_stats_errmsg(s));
     }
     free(copy);
+    return rc;
+}
+
+/* ---- -g: gating here, as fcs-gate would ---------------------------------------------------- */
+
+struct gate_here {
+    fcs_strategy *s;       /* as read */
+    fcs_strategy *adapted; /* as it applies to this stream: nothing applied twice */
+    fcs_gating *g;
+    size_t npop;
+    char *keyword; /* the LIBFCS_GATING value fcs-gate writes for the same strategy */
+    char *text;    /* the strategy's bytes as read (fcs-gate's LIBFCS_GATING_TEXT) */
+};
+
+static void gate_here_free(struct gate_here *gh)
+{
+    fcs_gating_free(gh->g);
+    fcs_strategy_free(gh->adapted);
+    fcs_strategy_free(gh->s);
+    free(gh->keyword);
+    free(gh->text);
+}
+
+/* A library message that names its own place ("gates.txt:12:3: ...") is
+ * shown as it is; others get the file name in front (as fcs-gate does). */
+static int strategy_error(const char *file, const char *msg)
+{
+    const char *shown = fcs_cli_input_name(file);
+    size_t n = strlen(shown);
+    if (strncmp(msg, shown, n) == 0 && msg[n] == ':' && msg[n + 1] >= '0' && msg[n + 1] <= '9')
+        return fcs_cli_error(NULL, "%s", msg);
+    return fcs_cli_error_lib(file, msg);
+}
+
+/* "source=file:NAME;sha256=HEX;format=text|gatingml", ';' '|' '\' escaped:
+ * the same value fcs-gate records, so a summary names the strategy alike
+ * whichever tool gated. */
+static char *gating_keyword(const char *path, const char *sha, int gatingml)
+{
+    const char *name = fcs_cli_input_name(path);
+    char *v = malloc(2 * strlen(name) + 128), *p = v;
+    if (!v) return NULL;
+    p += sprintf(p, "source=file:");
+    for (const char *c = name; *c; c++) {
+        if (*c == ';' || *c == '|' || *c == '\\') *p++ = '\\';
+        *p++ = *c;
+    }
+    sprintf(p, ";sha256=%s;format=%s", sha, gatingml ? "gatingml" : "text");
+    return v;
+}
+
+/* Read the strategy once: its bytes give the SHA-256 of LIBFCS_GATING. */
+static int load_strategy(const struct st_opts *o, struct gate_here *gh)
+{
+    char *text = NULL, sha[65];
+    size_t len = 0;
+    fcs_error err;
+    if (fcs_cli_read_file(o->gates, FCS_GATEFILE_MAX, &text, &len)) return FCS_CLI_EXIT_INPUT;
+    fcs_sha256 *h = fcs_sha256_new();
+    if (!h) {
+        free(text);
+        return fcs_cli_error(NULL, "out of memory");
+    }
+    fcs_sha256_update(h, text, len);
+    fcs_sha256_final(h, sha);
+    fcs_sha256_free(h);
+    int gatingml = fcs_gatefile_detect(text, len) == FCS_GATEFILE_GATINGML;
+    gh->text = text; /* NUL-terminated by fcs_cli_read_file */
+    int rc = fcs_gatefile_read_mem(&gh->s, text, len, fcs_cli_input_name(o->gates),
+                                   FCS_GATEFILE_AUTO, &err);
+    if (rc != FCS_OK) return strategy_error(o->gates, err.msg);
+    /* an empty strategy would "gate" silently into nothing (a truncated file, the wrong
+     * file); population ids travel in paths: '/' would make them ambiguous */
+    if (fcs_strategy_n_populations(gh->s) == 0) return fcs_cli_error(o->gates, "no gates in the strategy");
+    for (size_t p = 0; p < fcs_strategy_n_populations(gh->s); p++)
+        if (strchr(fcs_strategy_population_id(gh->s, p), '/'))
+            return fcs_cli_error(o->gates, "population id '%s' contains '/', which separates the "
+                                 "parts of population paths", fcs_strategy_population_id(gh->s, p));
+    if (!(gh->keyword = gating_keyword(o->gates, sha, gatingml))) return fcs_cli_error(NULL, "out of memory");
+    return 0;
+}
+
+/* Bind the strategy to the stream's channels as they are. */
+static int bind_strategy(const struct st_opts *o, fcs_reader *r, struct gate_here *gh)
+{
+    fcs_error err;
+    if (fcs_strategy_for_stream(gh->s, r, &gh->adapted, &err) != FCS_OK)
+        return fcs_cli_error_lib(o->input, err.msg);
+    size_t np = fcs_n_params(r);
+    const char **names = calloc(np ? np : 1, sizeof *names);
+    if (!names) return fcs_cli_error(NULL, "out of memory");
+    for (size_t j = 0; j < np; j++) names[j] = fcs_param_info(r, j)->name;
+    int rc = fcs_gating_new(&gh->g, gh->adapted, names, np, fcs_spillover(r, NULL), &err);
+    free(names);
+    if (rc != FCS_OK) return fcs_cli_error_lib(o->input, err.msg);
+    gh->npop = fcs_strategy_n_populations(gh->adapted);
+    return 0;
+}
+
+/* The strategy's populations, parents first; population p's membership is
+ * the virtual parameter np + p that stream_gated appends to every event. */
+static int strategy_populations(const struct st_opts *o, const struct gate_here *gh, size_t np,
+                                fcs_stats *s)
+{
+    size_t *order = calloc(gh->npop ? gh->npop : 1, sizeof *order);
+    if (!order) return fcs_cli_error(NULL, "out of memory");
+    int rc = fcs_strategy_population_tree(gh->adapted, order, NULL) == FCS_OK
+                 ? 0 : fcs_cli_error(o->gates, "cannot order the population tree");
+    for (size_t k = 0; !rc && k < gh->npop; k++) {
+        char path[4096], parent[4096];
+        if (fcs_strategy_population_path(gh->adapted, order[k], path, sizeof path) < 0) {
+            rc = fcs_cli_error(o->gates, "population path of '%s' too long",
+                               fcs_strategy_population_id(gh->adapted, order[k]));
+            break;
+        }
+        const char *slash = strrchr(path, '/');
+        snprintf(parent, sizeof parent, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+        if (fcs_stats_add_population(s, path, parent, np + order[k], FCS_STATS_BOOLEAN) < 0)
+            rc = fcs_cli_error(o->input, "%s", fcs_stats_errmsg(s));
+    }
+    free(order);
     return rc;
 }
 
@@ -501,7 +637,8 @@ static int all_float(fcs_reader *r)
     return 1;
 }
 
-static int build_stats(const struct st_opts *o, fcs_reader *r, fcs_stats **out, fcs_bead_lot *lot)
+static int build_stats(const struct st_opts *o, fcs_reader *r, const struct gate_here *gh,
+                       fcs_stats **out, fcs_bead_lot *lot)
 {
     fcs_stats_opts so;
     fcs_error err;
@@ -511,12 +648,23 @@ static int build_stats(const struct st_opts *o, fcs_reader *r, fcs_stats **out, 
     so.f32 = all_float(r);
     so.geomean_nonpositive = o->geo_nan ? FCS_GEOMEAN_NAN : FCS_GEOMEAN_EXCLUDE;
     so.expected_events = fcs_n_events(r);
-    if (fcs_stats_new(out, fcs_n_params(r), &so, &err) != FCS_OK) return fcs_cli_error(o->input, "%s", err.msg);
-    int rc = o->truth ? truth_populations(o, r, *out) : 0;
-    if (!rc && !o->truth && fcs_stats_add_stream_populations(*out, r) < 0)
+    size_t np = fcs_n_params(r), width = np + (gh ? gh->npop : 0);
+    if (fcs_stats_new(out, width, &so, &err) != FCS_OK) return fcs_cli_error(o->input, "%s", err.msg);
+    int rc = o->truth ? truth_populations(o, r, *out) : gh ? strategy_populations(o, gh, np, *out) : 0;
+    if (!rc && !o->truth && !gh && fcs_stats_add_stream_populations(*out, r) < 0)
         rc = fcs_cli_error_lib(o->input, fcs_stats_errmsg(*out));
     if (!rc) rc = add_channels(o, r, *out);
     if (!rc) rc = set_beads(o, r, *out, lot);
+    return rc;
+}
+
+/* After the last chunk: every event there, then the order statistics. */
+static int finish_stream(const struct st_opts *o, fcs_reader *r, fcs_stats *s, int rc)
+{
+    if (!rc && fcs_stats_total(s) < fcs_n_events(r))
+        rc = fcs_cli_error(o->input, "DATA ends after %" PRId64 " of %" PRId64 " events",
+                           fcs_stats_total(s), fcs_n_events(r));
+    if (!rc && fcs_stats_finish(s) != FCS_OK) rc = fcs_cli_error(o->input, "%s", fcs_stats_errmsg(s));
     return rc;
 }
 
@@ -543,11 +691,90 @@ static int stream_events(const struct st_opts *o, fcs_reader *r, fcs_stats *s)
     }
     fcs_cli_progress_end(&prog);
     free(buf);
-    if (!rc && fcs_stats_total(s) < fcs_n_events(r))
-        rc = fcs_cli_error(o->input, "DATA ends after %" PRId64 " of %" PRId64 " events",
-                           fcs_stats_total(s), fcs_n_events(r));
-    if (!rc && fcs_stats_finish(s) != FCS_OK) rc = fcs_cli_error(o->input, "%s", fcs_stats_errmsg(s));
-    return rc;
+    return finish_stream(o, r, s, rc);
+}
+
+/* The buffers of one gated chunk: np channel columns, npop membership
+ * columns, and the events as fcs_stats takes them (values, then memberships). */
+struct gated_chunk {
+    size_t np, npop, width;
+    int f32;
+    double *cbuf;
+    const double **cols;
+    uint8_t *mbuf;
+    uint8_t **mem;
+    void *rows;
+};
+
+static void gated_chunk_free(struct gated_chunk *c)
+{
+    free(c->cbuf);
+    free(c->cols);
+    free(c->mbuf);
+    free(c->mem);
+    free(c->rows);
+}
+
+static int gated_chunk_alloc(struct gated_chunk *c, const struct st_opts *o, fcs_reader *r, size_t npop)
+{
+    memset(c, 0, sizeof *c);
+    c->np = fcs_n_params(r);
+    c->npop = npop;
+    c->width = c->np + npop;
+    c->f32 = all_float(r);
+    if (c->width > SIZE_MAX / CHUNK / sizeof(double))
+        return fcs_cli_error(o->input, "%zu parameters and %zu populations: too many", c->np, npop);
+    c->cbuf = malloc(CHUNK * (c->np ? c->np : 1) * sizeof *c->cbuf);
+    c->cols = calloc(c->np ? c->np : 1, sizeof *c->cols);
+    c->mbuf = malloc(CHUNK * (npop ? npop : 1));
+    c->mem = calloc(npop ? npop : 1, sizeof *c->mem);
+    c->rows = malloc(CHUNK * (c->width ? c->width : 1) * (c->f32 ? sizeof(float) : sizeof(double)));
+    if (!c->cbuf || !c->cols || !c->mbuf || !c->mem || !c->rows) return fcs_cli_error(NULL, "out of memory");
+    for (size_t j = 0; j < c->np; j++) c->cols[j] = c->cbuf + j * CHUNK;
+    for (size_t p = 0; p < npop; p++) c->mem[p] = c->mbuf + p * CHUNK;
+    return 0;
+}
+
+/* Event i of the chunk = its np values, then its npop memberships (1/0), as
+ * the POP: parameters of fcs-gate's stream would be; the stream's precision. */
+static void interleave(struct gated_chunk *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (c->f32) {
+            float *dst = (float *)c->rows + i * c->width;
+            for (size_t j = 0; j < c->np; j++) dst[j] = (float)c->cols[j][i];
+            for (size_t p = 0; p < c->npop; p++) dst[c->np + p] = c->mem[p][i];
+        } else {
+            double *dst = (double *)c->rows + i * c->width;
+            for (size_t j = 0; j < c->np; j++) dst[j] = c->cols[j][i];
+            for (size_t p = 0; p < c->npop; p++) dst[c->np + p] = c->mem[p][i];
+        }
+    }
+}
+
+/* With -g: read a chunk column by column, gate it, push it with its memberships. */
+static int stream_gated(const struct st_opts *o, fcs_reader *r, struct gate_here *gh, fcs_stats *s)
+{
+    struct gated_chunk c;
+    int rc = gated_chunk_alloc(&c, o, r, gh->npop);
+    fcs_cli_progress prog;
+    fcs_cli_progress_start(&prog, fcs_n_events(r));
+    while (!rc) {
+        int64_t n = fcs_read_events(r, c.cbuf, CHUNK, FCS_VALUES_SCALED | FCS_VALUES_COLUMNS);
+        if (n < 0) rc = fcs_cli_error_lib(o->input, fcs_errmsg(r));
+        if (n <= 0) break;
+        if (fcs_gating_run(gh->g, c.cols, (size_t)n, c.mem) != FCS_OK) {
+            rc = fcs_cli_error(o->input, "gating failed: %s", fcs_gating_errmsg(gh->g));
+            break;
+        }
+        interleave(&c, (size_t)n);
+        int prc = c.f32 ? fcs_stats_push_f32(s, c.rows, (size_t)n) : fcs_stats_push(s, c.rows, (size_t)n);
+        if (prc != FCS_OK) rc = fcs_cli_error(o->input, "%s", fcs_stats_errmsg(s));
+        fcs_cli_progress_update(&prog, fcs_stats_total(s));
+    }
+    fcs_cli_progress_end(&prog);
+    gated_chunk_free(&c);
+    return finish_stream(o, r, s, rc);
 }
 
 /* ---- the sample --------------------------------------------------------------------------------- */
@@ -597,7 +824,7 @@ static size_t sample_keywords(const struct st_opts *o, fcs_reader *r, const char
 }
 
 static int make_summary(const struct st_opts *o, const struct input *in, const fcs_stats *s,
-                        const fcs_bead_lot *lot, fcs_summary **out)
+                        const fcs_bead_lot *lot, const struct gate_here *gh, fcs_summary **out)
 {
     char id[512];
     const char *kn[MAX_LIST], *kv[MAX_LIST];
@@ -613,7 +840,8 @@ static int make_summary(const struct st_opts *o, const struct input *in, const f
     d.date = kw_or_empty(in->r, "$DATE");
     d.btim = kw_or_empty(in->r, "$BTIM");
     d.cyt = kw_or_empty(in->r, "$CYT");
-    d.strategy = kw_or_empty(in->r, "LIBFCS_GATING");
+    d.strategy = gh ? gh->keyword : kw_or_empty(in->r, "LIBFCS_GATING");
+    d.strategy_text = gh ? gh->text : kw_or_empty(in->r, "LIBFCS_GATING_TEXT");
     d.bead_lot = lot->lot;
     d.tool = fcs_cli_tool_version();
     d.n_keywords = sample_keywords(o, in->r, kn, kv);
@@ -688,17 +916,22 @@ static int run(const struct st_opts *o)
     fcs_stats *s = NULL;
     fcs_summary *one = NULL;
     fcs_bead_lot lot;
+    struct gate_here gh, *ghp = o->gates ? &gh : NULL;
     memset(&in, 0, sizeof in);
     memset(&lot, 0, sizeof lot);
-    int rc = open_input(o, &in);
-    if (!rc) rc = build_stats(o, in.r, &s, &lot);
-    if (!rc) rc = stream_events(o, in.r, s);
-    if (!rc) rc = make_summary(o, &in, s, &lot, &one);
+    memset(&gh, 0, sizeof gh);
+    int rc = ghp ? load_strategy(o, ghp) : 0;
+    if (!rc) rc = open_input(o, &in);
+    if (!rc && ghp) rc = bind_strategy(o, in.r, ghp);
+    if (!rc) rc = build_stats(o, in.r, ghp, &s, &lot);
+    if (!rc) rc = ghp ? stream_gated(o, in.r, ghp, s) : stream_events(o, in.r, s);
+    if (!rc) rc = make_summary(o, &in, s, &lot, ghp, &one);
     if (!rc && o->output) rc = update_summary(o, one);
     if (!rc && o->tsv) rc = print_tsv(one);
     fcs_summary_free(one);
     fcs_stats_free(s);
     close_input(&in);
+    gate_here_free(&gh);
     return rc;
 }
 
