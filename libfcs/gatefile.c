@@ -837,6 +837,7 @@ static int parse_rectangle(parser *p, const tok *id, const char *parent, int *mo
         fcs_gate_dim *d = NULL;
         double lo, hi;
         if ((rc = dims_push(p, &v, &d)) || (rc = parse_dim(p, d))) break;
+        const tok *open = peek(p);
         if ((rc = expect_p(p, '[', "'[' and the interval [min, max)")) ||
             (rc = optional_number(p, &lo, ',')) || (rc = expect_p(p, ',', "','")) ||
             (rc = optional_number(p, &hi, ')')))
@@ -848,6 +849,13 @@ static int parse_rectangle(parser *p, const tok *id, const char *parent, int *mo
             break;
         }
         if ((rc = expect_p(p, ')', "')' closing [min, max)"))) break;
+        /* [10, 0) holds no event: a typo, never a gate anyone means */
+        if (lo >= hi) {
+            rc = perr_at(p, open->line, open->col, FCS_EFORMAT,
+                         "gate '%s': the interval [%g, %g) is empty (min must be below max)",
+                         id->text, lo, hi);
+            break;
+        }
         if (grow((void **)&v.a, &cap_lo, v.n, sizeof *v.a) ||
             grow((void **)&v.b, &cap_hi, v.n, sizeof *v.b)) {
             rc = nomem(p);
@@ -1246,6 +1254,48 @@ static int remember_gate(parser *p, const tok *id)
     return FCS_OK;
 }
 
+/* Which interval of divider d a location falls in (0 .. n_values). */
+static size_t divider_interval(const fcs_gate_divider *d, double x)
+{
+    size_t k = 0;
+    while (k < d->n_values && x >= d->values[k]) k++;
+    return k;
+}
+
+/* Whether the quadrant (n positions: divider ids and locations) selects
+ * the cell of quadrant q of gate in. */
+static int same_cell(const fcs_gate_info *in, const fcs_gate_quadrant *q, size_t n,
+                     const char **div, const double *loc)
+{
+    if (q->n_positions != n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        int found = 0;
+        for (size_t j = 0; j < n && !found; j++) {
+            const fcs_gate_divider *d = &in->dividers[q->dividers[j]];
+            found = strcmp(d->id, div[i]) == 0 &&
+                    divider_interval(d, loc[i]) == divider_interval(d, q->locations[j]);
+        }
+        if (!found) return 0;
+    }
+    return 1;
+}
+
+/* Two quadrants of one cell are the same population under two names: a
+ * typo (q2: X = 1 copied from q1), never meant. */
+static int check_quadrant_cell(parser *p, const char *gate_id, const tok *qid, size_t n,
+                               const char **div, const double *loc)
+{
+    fcs_gate_info in;
+    long g = fcs_strategy_find_gate(p->s, gate_id);
+    if (g < 0 || fcs_strategy_gate(p->s, (size_t)g, &in) != FCS_OK) return FCS_OK;
+    for (size_t q = 0; q < in.n_quadrants; q++)
+        if (same_cell(&in, &in.quadrants[q], n, div, loc))
+            return perr_at(p, qid->line, qid->col, FCS_EFORMAT,
+                           "quadrant '%.60s' selects the same cell of '%.60s' as quadrant '%.60s'",
+                           qid->text, gate_id, in.quadrants[q].id);
+    return FCS_OK;
+}
+
 /* QUADRANT: DIVIDER = LOCATION, ...   (below its quadrant gate) */
 static int parse_quadrant_def(parser *p, const char *gate_id, const tok **qid)
 {
@@ -1278,6 +1328,7 @@ static int parse_quadrant_def(parser *p, const char *gate_id, const tok **qid)
         if (peek(p)->kind == T_END) break;
         rc = expect_p(p, ',', "',' or the end of the line");
     }
+    if (!rc) rc = check_quadrant_cell(p, gate_id, *qid, n, div, loc.v);
     if (!rc) {
         rc = fcs_strategy_add_quadrant(p->s, gate_id, (*qid)->text, n, div, loc.v);
         if (rc) rc = model_err(p, *qid, rc);

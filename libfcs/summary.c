@@ -243,8 +243,9 @@ struct fcs_summary {
     size_t n_pops, cap_pops;
     struct row *rows;
     size_t n_rows, cap_rows;
-    const char **strategies;
-    size_t n_strategies, cap_strategies;
+    const char **strategies;      /* distinct identifiers (obs/gating_strategy) */
+    const char **strategy_texts;  /* their texts, "" when unknown (parallel) */
+    size_t n_strategies, cap_strategies, cap_texts;
     const char *tool;
     char errmsg[FCS_ERRMSG_MAX];
 };
@@ -305,16 +306,57 @@ static int64_t add_pop(fcs_summary *s, const char *path, const char *name, const
     return (int64_t)s->n_pops++;
 }
 
-static int add_strategy(fcs_summary *s, const char *text)
+/* What identifies a strategy: its "sha256=HEX" and "format=NAME" fields
+ * when the identifier has them (fcs-gate's LIBFCS_GATING), so that the
+ * same strategy read from another path is the same; else the whole string.
+ * Writes up to n bytes (NUL-terminated) to key. */
+static void strategy_key(const char *id, char *key, size_t n)
 {
-    if (!text || !*text) return 0;
+    const char *sha = id ? strstr(id, "sha256=") : NULL;
+    if (!sha) {
+        snprintf(key, n, "%s", id ? id : "");
+        return;
+    }
+    const char *fmt = strstr(id, "format=");
+    size_t fl = fmt ? strcspn(fmt + 7, ";|") : 0;
+    snprintf(key, n, "%.*s;%.*s", (int)strcspn(sha, ";|"), sha, (int)fl, fmt ? fmt + 7 : "");
+}
+
+static int same_strategy(const char *a, const char *b)
+{
+    char ka[256], kb[256];
+    if (strcmp(a ? a : "", b ? b : "") == 0) return 1;
+    if (!a || !b || !strstr(a, "sha256=") || !strstr(b, "sha256=")) return 0;
+    strategy_key(a, ka, sizeof ka);
+    strategy_key(b, kb, sizeof kb);
+    return strcmp(ka, kb) == 0;
+}
+
+/* Record strategy id (once) and its text (the first non-empty one given). */
+static int add_strategy(fcs_summary *s, const char *id, const char *text)
+{
+    if (!id || !*id) return 0;
     for (size_t i = 0; i < s->n_strategies; i++)
-        if (strcmp(s->strategies[i], text) == 0) return 0;
-    if (grow((void **)&s->strategies, &s->cap_strategies, s->n_strategies, sizeof *s->strategies))
+        if (strcmp(s->strategies[i], id) == 0) {
+            if (text && *text && !*s->strategy_texts[i] &&
+                !(s->strategy_texts[i] = intern(&s->pool, text)))
+                return -1;
+            return 0;
+        }
+    if (grow((void **)&s->strategies, &s->cap_strategies, s->n_strategies, sizeof *s->strategies) ||
+        grow((void **)&s->strategy_texts, &s->cap_texts, s->n_strategies, sizeof *s->strategy_texts))
         return -1;
-    if (!(s->strategies[s->n_strategies] = intern(&s->pool, text))) return -1;
+    if (!(s->strategies[s->n_strategies] = intern(&s->pool, id))) return -1;
+    if (!(s->strategy_texts[s->n_strategies] = intern(&s->pool, text))) return -1;
     s->n_strategies++;
     return 0;
+}
+
+static const char *strategy_text_of(const fcs_summary *s, const char *id)
+{
+    for (size_t i = 0; id && *id && i < s->n_strategies; i++)
+        if (strcmp(s->strategies[i], id) == 0) return s->strategy_texts[i];
+    return "";
 }
 
 int fcs_summary_new(fcs_summary **out, fcs_error *err)
@@ -347,6 +389,7 @@ void fcs_summary_free(fcs_summary *s)
     free(s->pops);
     free(s->rows);
     free(s->strategies);
+    free(s->strategy_texts);
     pool_free(&s->pool);
     free(s);
 }
@@ -375,7 +418,7 @@ int64_t fcs_summary_find_sample(const fcs_summary *s, const char *id)
 static int same_content(const struct sample *m, const char *sha, int64_t dataset, const char *strat)
 {
     return strcmp(m->f[SF_SHA], sha) == 0 && m->dataset == dataset &&
-           strcmp(m->f[SF_STRATEGY], strat ? strat : "") == 0;
+           same_strategy(m->f[SF_STRATEGY], strat);
 }
 
 /* Where the new sample goes: a fresh slot, or (with REPLACE) the slot of
@@ -483,7 +526,7 @@ static int set_sample(fcs_summary *s, struct sample *m, const fcs_summary_sample
     m->bpt = d->beads_per_test;
     m->vol = d->volume_ul;
     m->relerr = fcs_absolute_rel_error(d->bead_events);
-    if (add_strategy(s, d->strategy)) return -1;
+    if (add_strategy(s, d->strategy, d->strategy_text)) return -1;
     return set_keywords(s, m, d);
 }
 
@@ -638,6 +681,7 @@ static int merge_sample(fcs_summary *dst, const fcs_summary *src, size_t si, uns
     d.id = a->f[SF_ID], d.file = a->f[SF_FILE], d.source = a->f[SF_SOURCE], d.sha256 = a->f[SF_SHA];
     d.date = a->f[SF_DATE], d.btim = a->f[SF_BTIM], d.cyt = a->f[SF_CYT];
     d.strategy = a->f[SF_STRATEGY], d.bead_population = a->f[SF_BEADPOP];
+    d.strategy_text = strategy_text_of(src, a->f[SF_STRATEGY]);
     d.bead_lot = a->f[SF_BEADLOT], d.tool = a->f[SF_TOOL];
     d.dataset = a->dataset, d.total_events = a->total, d.bead_events = a->bead_events;
     d.beads_per_test = a->bpt, d.volume_ul = a->vol;
@@ -671,7 +715,7 @@ int fcs_summary_merge(fcs_summary *dst, const fcs_summary *src, unsigned flags)
             rc = set_err(dst, FCS_ENOMEM, "summary: out of memory");
     }
     for (size_t i = 0; rc == FCS_OK && i < src->n_strategies; i++)
-        if (add_strategy(dst, src->strategies[i])) rc = set_err(dst, FCS_ENOMEM, "summary: out of memory");
+        if (add_strategy(dst, src->strategies[i], src->strategy_texts[i])) rc = set_err(dst, FCS_ENOMEM, "summary: out of memory");
     free(map);
     return rc;
 }
@@ -689,6 +733,11 @@ const char *fcs_summary_strategy(const fcs_summary *s, size_t i)
     return s && i < s->n_strategies ? s->strategies[i] : NULL;
 }
 
+const char *fcs_summary_strategy_text(const fcs_summary *s, size_t i)
+{
+    return s && i < s->n_strategies ? s->strategy_texts[i] : NULL;
+}
+
 int fcs_summary_sample_info(const fcs_summary *s, size_t i, fcs_summary_sample *out)
 {
     if (!s || !out) return FCS_EINVAL;
@@ -698,6 +747,7 @@ int fcs_summary_sample_info(const fcs_summary *s, size_t i, fcs_summary_sample *
     out->id = m->f[SF_ID], out->file = m->f[SF_FILE], out->source = m->f[SF_SOURCE];
     out->sha256 = m->f[SF_SHA], out->date = m->f[SF_DATE], out->btim = m->f[SF_BTIM];
     out->cyt = m->f[SF_CYT], out->strategy = m->f[SF_STRATEGY];
+    out->strategy_text = strategy_text_of(s, m->f[SF_STRATEGY]);
     out->bead_population = m->f[SF_BEADPOP], out->bead_lot = m->f[SF_BEADLOT];
     out->tool = m->f[SF_TOOL];
     out->dataset = m->dataset, out->total_events = m->total, out->bead_events = m->bead_events;
@@ -1142,11 +1192,122 @@ static void write_table(struct h5w *w, hid_t uns, const fcs_summary *s)
     free(ibuf);
 }
 
+/* A float64 array of rank 3 (samples x populations x channels), chunked
+ * and compressed like the others. */
+static void dataset3(struct h5w *w, hid_t loc, const char *name, const double *data,
+                     const hsize_t dims[3])
+{
+    if (w->failed) return;
+    hsize_t chunk[3] = {chunk_len(dims[0], 1, 64), chunk_len(dims[1], 1, 64),
+                        chunk_len(dims[2], 1, 64)};
+    hid_t sp = H5Screate_simple(3, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+    int ok = sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 3, chunk) >= 0 &&
+             H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, 4) >= 0;
+    if (ok) d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    ok = d >= 0 && (dims[0] * dims[1] * dims[2] == 0 ||
+                    H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+    if (!ok) w_fail(w, name);
+    if (d >= 0) encoding(w, d, "array", "0.2.0");
+    if (d >= 0) H5Dclose(d);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (sp >= 0) H5Sclose(sp);
+}
+
+/* Index of string v in list (n entries), appended when new (room for it
+ * is the caller's). Strings are interned, so pointers usually match. */
+static size_t list_index(const char **list, size_t *n, const char *v)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (list[i] == v || strcmp(list[i], v) == 0) return i;
+    list[*n] = v;
+    return (*n)++;
+}
+
+struct chan_axes {
+    const char **stats, **chans, **markers;
+    size_t n_stats, n_chans;
+};
+
+/* The statistics and channels of the per-channel rows, in order of first
+ * appearance. 0, or -1 out of memory. */
+static int channel_axes(const fcs_summary *s, struct chan_axes *ax)
+{
+    size_t n = s->n_rows + 1;
+    ax->stats = calloc(n, sizeof *ax->stats);
+    ax->chans = calloc(n, sizeof *ax->chans);
+    ax->markers = calloc(n, sizeof *ax->markers);
+    if (!ax->stats || !ax->chans || !ax->markers) return -1;
+    for (size_t i = 0; i < s->n_rows; i++) {
+        const struct row *r = &s->rows[i];
+        if (!*r->chan) continue;
+        list_index(ax->stats, &ax->n_stats, r->stat);
+        size_t c = list_index(ax->chans, &ax->n_chans, r->chan);
+        if (!ax->markers[c] || !*ax->markers[c]) ax->markers[c] = r->marker;
+    }
+    return 0;
+}
+
+/* The values of statistic k: NaN where a sample lacks the population or
+ * the channel. */
+static void fill_channel_stat(const fcs_summary *s, const struct chan_axes *ax, size_t k,
+                              double *v, size_t cells)
+{
+    size_t np = s->n_pops, nc = ax->n_chans;
+    for (size_t i = 0; i < cells; i++) v[i] = NAN;
+    for (size_t i = 0; i < s->n_rows; i++) {
+        const struct row *r = &s->rows[i];
+        if (!*r->chan || (r->stat != ax->stats[k] && strcmp(r->stat, ax->stats[k]) != 0)) continue;
+        int p = find_pop(s, r->pop);
+        size_t c = 0;
+        while (c < nc && ax->chans[c] != r->chan && strcmp(ax->chans[c], r->chan) != 0) c++;
+        if (p >= 0 && c < nc) v[(r->sample * np + (size_t)p) * nc + c] = r->value;
+    }
+}
+
+/* uns/channel_stats/<statistic>: samples x populations x channels
+ * (float64, NaN where missing), axis 2 named by uns/channel_stats_channels
+ * (and _markers): the per-channel rows of the tidy table as arrays. */
+static void write_channel_stats(struct h5w *w, hid_t uns, const fcs_summary *s)
+{
+    struct chan_axes ax;
+    memset(&ax, 0, sizeof ax);
+    uint64_t cells = 0;
+    double *v = NULL;
+    int bad = channel_axes(s, &ax) != 0 || fcs_mul_ok(s->n_samples, s->n_pops, &cells) ||
+              fcs_mul_ok(cells, ax.n_chans, &cells) || cells > (UINT64_C(1) << 31) ||
+              !(v = malloc((size_t)(cells ? cells : 1) * sizeof *v));
+    if (bad && !w->failed) {
+        snprintf(w->what, sizeof w->what, "uns/channel_stats: out of memory");
+        w->failed = 1;
+    }
+    for (size_t c = 0; !w->failed && c < ax.n_chans; c++)
+        if (!ax.markers[c]) ax.markers[c] = "";
+    col_str(w, uns, "channel_stats_channels", ax.chans, ax.n_chans);
+    col_str(w, uns, "channel_stats_markers", ax.markers, ax.n_chans);
+    hid_t g = group(w, uns, "channel_stats", "dict", "0.1.0");
+    hsize_t dims[3] = {s->n_samples, s->n_pops, ax.n_chans};
+    for (size_t k = 0; !w->failed && k < ax.n_stats; k++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s", ax.stats[k]);
+        for (char *q = name; *q; q++)
+            if (*q == '/') *q = '_'; /* an HDF5 path separator */
+        fill_channel_stat(s, &ax, k, v, (size_t)cells);
+        dataset3(w, g, name, v, dims);
+    }
+    if (g >= 0) H5Gclose(g);
+    free(v);
+    free(ax.stats);
+    free(ax.chans);
+    free(ax.markers);
+}
+
 static void write_uns(struct h5w *w, hid_t file, const fcs_summary *s)
 {
     hid_t uns = group(w, file, "uns", "dict", "0.1.0");
     write_table(w, uns, s);
     col_str(w, uns, "gating_strategy", s->strategies, s->n_strategies);
+    col_str(w, uns, "gating_strategy_text", s->strategy_texts, s->n_strategies);
+    write_channel_stats(w, uns, s);
     if (!w->failed) {
         hid_t sp = H5Screate(H5S_SCALAR), d = -1;
         if (sp >= 0) d = H5Dcreate2(uns, "tool_version", w->str, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -1550,7 +1711,7 @@ static void read_obs(struct h5r *r, hid_t file)
     for (size_t i = 0; i < n && r->rc == FCS_OK; i++) {
         if (fcs_summary_find_sample(r->s, r->s->samples[i].f[SF_ID]) != (int64_t)i)
             r_fail(r, FCS_EFORMAT, "damaged summary: sample id '%s' twice", r->s->samples[i].f[SF_ID]);
-        if (add_strategy(r->s, r->s->samples[i].f[SF_STRATEGY])) r_fail(r, FCS_ENOMEM, "out of memory");
+        if (add_strategy(r->s, r->s->samples[i].f[SF_STRATEGY], NULL)) r_fail(r, FCS_ENOMEM, "out of memory");
     }
     if (g >= 0) H5Gclose(g);
     free(sv);
@@ -1637,10 +1798,32 @@ static void read_table(struct h5r *r, hid_t uns)
     if (g >= 0) H5Gclose(g);
 }
 
+/* uns/gating_strategy_text, beside uns/gating_strategy: the strategies'
+ * texts (absent in files written before it existed: texts unknown). */
+static void read_strategy_texts(struct h5r *r, hid_t uns)
+{
+    if (r->rc != FCS_OK || H5Lexists(uns, "gating_strategy_text", H5P_DEFAULT) <= 0) return;
+    hid_t d = open_ds(r, uns, "gating_strategy");
+    hsize_t dims[1] = {0};
+    if (d >= 0) ds_dims(r, d, "uns/gating_strategy", 1, dims);
+    if (d >= 0) H5Dclose(d);
+    if (r->rc != FCS_OK) return;
+    size_t n = (size_t)dims[0];
+    const char **ids = calloc(n + 1, sizeof *ids), **texts = calloc(n + 1, sizeof *texts);
+    if (!ids || !texts) r_fail(r, FCS_ENOMEM, "out of memory");
+    if (r->rc == FCS_OK) read_strings(r, uns, "gating_strategy", n, ids);
+    if (r->rc == FCS_OK) read_strings(r, uns, "gating_strategy_text", n, texts);
+    for (size_t i = 0; i < n && r->rc == FCS_OK; i++)
+        if (add_strategy(r->s, ids[i], texts[i])) r_fail(r, FCS_ENOMEM, "out of memory");
+    free(ids);
+    free(texts);
+}
+
 static void read_uns(struct h5r *r, hid_t file)
 {
     hid_t uns = open_group(r, file, "uns");
     read_table(r, uns);
+    if (uns >= 0) read_strategy_texts(r, uns);
     hid_t d = open_ds(r, uns, "tool_version");
     char *tool = NULL;
     hid_t ft = d >= 0 ? H5Dget_type(d) : -1;
@@ -1747,7 +1930,17 @@ int fcs_summary_read(fcs_summary **out, const char *path, fcs_error *err)
     r.str = vlen_str_type();
     rc = r.str < 0 ? r_fail(&r, FCS_ENOMEM, "HDF5 string type") : read_file(&r);
     if (r.str >= 0) H5Tclose(r.str);
-    h5_loud(&q);
+    /* A damaged file can leave HDF5 metadata behind that H5Fclose cannot
+     * release, and HDF5's exit handler then prints "infinite loop closing
+     * library" (it prints only when error printing is on). So after a
+     * failure, when no one (neither we nor the program) holds an HDF5
+     * object, the library is shut down here while printing is off; it
+     * starts afresh, with its default error printing, on its next call, and
+     * restoring the old handler would start it at once. */
+    if (rc != FCS_OK && H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0)
+        H5close();
+    else
+        h5_loud(&q);
     if (rc != FCS_OK) {
         fcs_error_set(err, rc, "%s", s->errmsg);
         fcs_summary_free(s);

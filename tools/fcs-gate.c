@@ -142,56 +142,33 @@ struct strategy_src {
     fcs_strategy *s;
     char sha[65];
     fcs_gatefile_format format;
+    char *text; /* the strategy's bytes as read: LIBFCS_GATING_TEXT */
 };
 
-static int slurp(const char *path, char **text, size_t *len)
-{
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fcs_cli_error(path, "cannot open: %s", strerror(errno));
-    size_t cap = 64 * 1024, n = 0;
-    char *buf = malloc(cap + 1);
-    int rc = buf ? 0 : fcs_cli_error(NULL, "out of memory");
-    while (!rc) {
-        if (n == cap) {
-            if (cap > FCS_GATEFILE_MAX) {
-                rc = fcs_cli_error(path, "larger than %zu MiB: not a gate file",
-                                   FCS_GATEFILE_MAX >> 20);
-                break;
-            }
-            char *b = realloc(buf, 2 * cap + 1);
-            if (!b) {
-                rc = fcs_cli_error(NULL, "out of memory");
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        ssize_t k = read(fd, buf + n, cap - n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) rc = fcs_cli_error(path, "read failed: %s", strerror(errno));
-        if (k <= 0) break;
-        n += (size_t)k;
-    }
-    if (fd != STDIN_FILENO) close(fd);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return 0;
-}
+/* Longest population path the stream carries (LIBFCS_POPi_PATH, POP:<path>). */
+#define POP_PATH_MAX 4096
 
-/* Population ids travel in paths: '/' would make them ambiguous. */
+/* Population ids travel in paths: '/' would make them ambiguous, and a
+ * path must fit the stream's keywords. An empty strategy would "gate"
+ * silently into nothing (a truncated download, the wrong file). */
 static int check_ids(const struct gate_opts *o, const fcs_strategy *s)
 {
-    for (size_t p = 0; p < fcs_strategy_n_populations(s); p++)
-        if (strchr(fcs_strategy_population_id(s, p), '/'))
+    char path[POP_PATH_MAX];
+    if (fcs_strategy_n_populations(s) == 0)
+        return fcs_cli_error(o->gates, "no gates in the strategy");
+    for (size_t p = 0; p < fcs_strategy_n_populations(s); p++) {
+        const char *id = fcs_strategy_population_id(s, p);
+        if (strchr(id, '/'))
             return fcs_cli_error(o->gates,
                                  "population id '%s' contains '/', which separates the "
                                  "parts of population paths",
-                                 fcs_strategy_population_id(s, p));
+                                 id);
+        if (fcs_strategy_population_path(s, p, path, sizeof path) < 0)
+            return fcs_cli_error(o->gates,
+                                 "population path of '%.64s%s' is longer than %d bytes (gate "
+                                 "ids too long or gates nested too deep)",
+                                 id, strlen(id) > 64 ? "..." : "", POP_PATH_MAX - 1);
+    }
     return 0;
 }
 
@@ -201,19 +178,17 @@ static int load_strategy(const struct gate_opts *o, struct strategy_src *src)
     char *text = NULL;
     size_t len = 0;
     fcs_error err;
-    if (slurp(o->gates, &text, &len)) return FCS_CLI_EXIT_INPUT;
+    /* noted as an input: -o cannot replace the strategy */
+    if (fcs_cli_read_file(o->gates, FCS_GATEFILE_MAX, &text, &len)) return FCS_CLI_EXIT_INPUT;
+    src->text = text;
     fcs_sha256 *h = fcs_sha256_new();
-    if (!h) {
-        free(text);
-        return fcs_cli_error(NULL, "out of memory");
-    }
+    if (!h) return fcs_cli_error(NULL, "out of memory");
     fcs_sha256_update(h, text, len);
     fcs_sha256_final(h, src->sha);
     fcs_sha256_free(h);
     src->format = fcs_gatefile_detect(text, len);
     int rc = fcs_gatefile_read_mem(&src->s, text, len, fcs_cli_input_name(o->gates),
                                    FCS_GATEFILE_AUTO, &err);
-    free(text);
     if (rc != FCS_OK) return lib_error(o->gates, err.msg);
     return check_ids(o, src->s);
 }
@@ -372,7 +347,17 @@ static int gating_keyword(fcs_writer *w, const struct gate_opts *o, const struct
             src->format == FCS_GATEFILE_GATINGML ? "gatingml" : "text");
     int rc = fcs_writer_set_keyword(w, "LIBFCS_GATING", v);
     free(v);
+    /* the strategy itself travels with the stream, so fcs-stats can store it */
+    if (rc == FCS_OK) rc = fcs_writer_set_keyword(w, "LIBFCS_GATING_TEXT", src->text);
     return rc;
+}
+
+/* A named input file gives the samples their names downstream (fcs-stats
+ * reading stdin): record it unless an earlier tool (fcs-cat) did. */
+static int source_keyword(fcs_writer *w, const struct gate_opts *o, const fcs_reader *r)
+{
+    if (strcmp(o->input, "-") == 0 || fcs_keyword(r, "LIBFCS_SOURCES")) return FCS_OK;
+    return fcs_writer_set_keyword(w, "LIBFCS_SOURCES", o->input);
 }
 
 /* Drop the LIBFCS_POP* keywords of an earlier gating: this run replaces them. */
@@ -427,7 +412,7 @@ static int set_population_params(struct gated *x, struct out *u)
     size_t first = u->np_out - x->npop;
     int rc = set_int_keyword(u->w, "LIBFCS_POPULATIONS", x->npop);
     for (size_t p = 0; rc == FCS_OK && p < x->npop; p++) {
-        char path[4096], parent[4096], name[4200], key[64];
+        char path[POP_PATH_MAX], parent[POP_PATH_MAX], name[POP_PATH_MAX + 8], key[64];
         long len = fcs_strategy_population_path(s, p, path, sizeof path);
         if (len < 0) return len == FCS_ERANGE ? FCS_ERANGE : (int)len;
         const char *slash = strrchr(path, '/');
@@ -447,19 +432,9 @@ static int set_population_params(struct gated *x, struct out *u)
     return rc;
 }
 
-static const char *out_name(const struct gate_opts *o)
-{
-    return o->output ? o->output : "<stdout>";
-}
-
 static int open_writer(const struct gate_opts *o, struct gated *x, struct out *u)
 {
-    fcs_write_opts wo;
-    fcs_error err;
-    fcs_write_opts_init(&wo);
-    fcs_cli_guard_output(o->output);
-    if (fcs_writer_open(&u->w, o->output ? o->output : "-", u->np_out, &wo, &err) != FCS_OK)
-        return fcs_cli_error_lib(o->output ? o->output : "-", err.msg);
+    if (fcs_cli_writer_open(&u->w, o->output, u->np_out)) return FCS_CLI_EXIT_INPUT;
     int rc = fcs_writer_copy_keywords(u->w, x->r, u->map);
     if (rc == FCS_OK) rc = set_kept_params(x, u);
     return rc;
@@ -472,21 +447,22 @@ static int setup_writer(const struct gate_opts *o, struct gated *x, struct out *
     int rc = open_writer(o, x, u);
     if (rc == FCS_CLI_EXIT_INPUT) return rc;
     if (rc == FCS_OK) rc = gating_keyword(u->w, o, src);
+    if (rc == FCS_OK) rc = source_keyword(u->w, o, x->r);
     if (rc == FCS_OK && !o->keep) rc = drop_old_populations(u->w, x->r);
     if (rc == FCS_OK && !o->keep) rc = set_population_params(x, u);
     if (rc == FCS_OK && keep_pop >= 0) {
-        char path[4096];
+        char path[POP_PATH_MAX];
         long len = fcs_strategy_population_path(x->adapted, (size_t)keep_pop, path, sizeof path);
         rc = len < 0 ? (int)len : fcs_writer_set_keyword(u->w, "LIBFCS_GATE_KEEP", path);
     }
     if (rc == FCS_OK) rc = fcs_cli_provenance(u->w, o->no_version);
     if (rc == FCS_OK) rc = fcs_writer_begin(u->w, n_out);
     if (rc != FCS_OK) {
-        const char *m = rc == FCS_ENOMEM ? "out of memory" : u->w ? fcs_writer_errmsg(u->w) : "";
-        fcs_cli_error_lib(out_name(o), *m ? m : fcs_strerror(rc));
+        /* a reader of stdout that went away ends quietly (u->quiet_end) */
+        rc = fcs_cli_writer_failed(u->w, rc, o->output, o->input, &u->quiet_end);
         fcs_writer_abort(u->w);
         u->w = NULL;
-        return FCS_CLI_EXIT_INPUT;
+        return rc;
     }
     size_t w = u->np_out ? u->np_out : 1;
     if (!(u->obuf = malloc(x->chunk * w * sizeof *u->obuf)))
@@ -494,34 +470,11 @@ static int setup_writer(const struct gate_opts *o, struct gated *x, struct out *
     return 0;
 }
 
-/* A failed write: quietly the end when the reader of our stdout left. */
-static int write_failed(const struct gate_opts *o, struct out *u)
-{
-    if (!o->output && (errno == EPIPE || fcs_cli_broken_pipe())) {
-        fcs_cli_set_broken_pipe();
-        u->quiet_end = 1;
-        return 0;
-    }
-    return fcs_cli_error_lib(out_name(o), fcs_writer_errmsg(u->w));
-}
-
 static int finish_writer(const struct gate_opts *o, struct out *u, int rc)
 {
-    fcs_error err;
-    if (!u->w) return rc;
-    if (rc || u->quiet_end) {
-        fcs_writer_abort(u->w); /* no partial -o FILE; an existing one is untouched */
-        u->w = NULL;
-        return rc;
-    }
-    rc = fcs_writer_close(u->w, &err);
+    fcs_writer *w = u->w;
     u->w = NULL;
-    if (rc == FCS_OK) return 0;
-    if (!o->output && (errno == EPIPE || fcs_cli_broken_pipe())) {
-        fcs_cli_set_broken_pipe();
-        return 0;
-    }
-    return fcs_cli_error_lib(out_name(o), err.msg);
+    return fcs_cli_finish_writer(w, o->output, rc, u->quiet_end);
 }
 
 /* Events [0, n) of the chunk, event by event: kept parameters, then the
@@ -551,8 +504,9 @@ static int stream_out(const struct gate_opts *o, struct gated *x, struct out *u,
         if (n < 0) rc = FCS_CLI_EXIT_INPUT;
         if (n <= 0) break;
         size_t k = make_rows(x, u, (size_t)n, keep_pop);
-        if (k && fcs_writer_write_f32(u->w, u->obuf, k) != FCS_OK) {
-            rc = write_failed(o, u);
+        int wrc = k ? fcs_writer_write_f32(u->w, u->obuf, k) : FCS_OK;
+        if (wrc != FCS_OK) {
+            rc = fcs_cli_writer_failed(u->w, wrc, o->output, o->input, &u->quiet_end);
             break;
         }
         done += n;
@@ -794,6 +748,8 @@ static int run_convert(const struct gate_opts *o)
 {
     fcs_error err;
     const char *out = o->output ? o->output : "-";
+    fcs_cli_note_input(o->gates); /* -o cannot replace the strategy */
+    if (fcs_cli_check_output(o->output)) return FCS_CLI_EXIT_INPUT;
     if (fcs_gatefile_convert(o->gates, out, o->convert, &err) == FCS_OK) return 0;
     if (!o->output && errno == EPIPE) {
         fcs_cli_set_broken_pipe();
@@ -812,8 +768,11 @@ static int run(const struct gate_opts *o)
     struct strategy_src src;
     memset(&src, 0, sizeof src);
     int rc = load_strategy(o, &src);
+    if (!rc && o->input) fcs_cli_note_input(o->input);
+    if (!rc) rc = fcs_cli_check_output(o->output); /* before any work */
     if (!rc) rc = o->list ? run_list(o, &src) : o->keep ? run_keep(o, &src) : run_annotate(o, &src);
     fcs_strategy_free(src.s);
+    free(src.text);
     return rc;
 }
 

@@ -249,6 +249,9 @@ static void export_rows(FILE *f, const fcs_summary *s, int csv)
 static int run_export(const struct h5_opts *o)
 {
     fcs_summary *s;
+    /* the summary is read whole and closed: note it, so that -o cannot replace it */
+    fcs_cli_note_input(o->files[0]);
+    if (fcs_cli_check_output(o->output)) return FCS_CLI_EXIT_INPUT;
     if (open_summary(o->files[0], &s)) return FCS_CLI_EXIT_INPUT;
     fcs_cli_out out;
     int rc = fcs_cli_out_open(&out, o->output);

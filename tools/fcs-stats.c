@@ -194,8 +194,7 @@ static int check_opts(struct st_opts *o)
         return fcs_cli_usage_error("give --bead-lot or --beads-per-test/--volume, not both");
     if (o->bpt_given != o->volume_given)
         return fcs_cli_usage_error("--beads-per-test and --volume go together");
-    if (o->beads && o->beads[0] != '/')
-        return fcs_cli_usage_error("--beads '%s': a population path starts with '/'", o->beads);
+    if (o->beads && !*o->beads) return fcs_cli_usage_error("--beads: empty");
     if (o->sample_id && !*o->sample_id) return fcs_cli_usage_error("--sample-id: empty");
     if (o->gates && o->truth)
         return fcs_cli_usage_error("-g and --truth both define the populations: give one");
@@ -602,14 +601,36 @@ static int add_channels(const struct st_opts *o, fcs_reader *r, fcs_stats *s)
 
 /* ---- beads -------------------------------------------------------------------------------- */
 
+/* --beads POP: a /path, or a population id (the last part of one path),
+ * as fcs-gate --keep takes them. Returns the index, or -1 (reported). */
+static int find_bead_population(const struct st_opts *o, const fcs_stats *s)
+{
+    int pop = fcs_stats_find_population(s, o->beads), other = -1;
+    if (pop < 0 && o->beads[0] != '/')
+        for (size_t i = 1; i < fcs_stats_n_populations(s); i++) {
+            if (strcmp(fcs_stats_population_name(s, i), o->beads) != 0) continue;
+            if (pop < 0) pop = (int)i;
+            else other = (int)i;
+        }
+    if (other >= 0)
+        fcs_cli_error(o->input, "--beads %s: two populations have this id (%s and %s): give the /path",
+                      o->beads, fcs_stats_population_path(s, (size_t)pop),
+                      fcs_stats_population_path(s, (size_t)other));
+    else if (pop < 0)
+        fcs_cli_error(o->input, "--beads %s: no such population in the stream (give its id or /path)",
+                      o->beads);
+    return other >= 0 ? -1 : pop;
+}
+
 static int set_beads(const struct st_opts *o, fcs_reader *r, fcs_stats *s, fcs_bead_lot *lot)
 {
     fcs_error err;
     memset(lot, 0, sizeof *lot);
     if (!o->beads) return 0;
-    int pop = fcs_stats_find_population(s, o->beads);
-    if (pop < 0) return fcs_cli_error(o->input, "--beads %s: no such population in the stream", o->beads);
+    int pop = find_bead_population(o, s);
+    if (pop < 0) return FCS_CLI_EXIT_INPUT;
     if (o->bead_lot) {
+        fcs_cli_note_input(o->bead_lot); /* -o cannot replace it */
         if (fcs_bead_lot_read(o->bead_lot, lot, &err) != FCS_OK) return fcs_cli_error_lib(o->bead_lot, err.msg);
     } else if (o->bpt_given) {
         lot->beads_per_test = o->bpt;
@@ -886,6 +907,26 @@ static int print_tsv(const fcs_summary *sum)
     return fcs_cli_write_failed(f) && !fcs_cli_broken_pipe() ? fcs_cli_error("<stdout>", "write error: %s", strerror(errno)) : 0;
 }
 
+/* What is computed but most likely not what was meant. */
+static void warn_results(const struct st_opts *o, const fcs_stats *s)
+{
+    if (fcs_stats_n_populations(s) <= 1)
+        fcs_cli_warn(o->input, "no populations in the stream, only all events '/' (not gated? "
+                     "use -g STRATEGY or fcs-gate)");
+    int b = fcs_stats_bead_population(s);
+    if (b >= 0 && fcs_stats_count(s, (size_t)b) == 0)
+        fcs_cli_warn(o->input, "bead population %s has no events: cells_per_ul is NA",
+                     fcs_stats_population_path(s, (size_t)b));
+}
+
+/* Whether the sample's id is only the fallback of a nameless pipe. */
+static int fallback_id(const struct st_opts *o, const fcs_summary *one)
+{
+    fcs_summary_sample d;
+    return !o->sample_id && fcs_summary_sample_info(one, 0, &d) == FCS_OK &&
+           strcmp(d.id, "stdin") == 0 && strcmp(o->input, "-") == 0;
+}
+
 /* Add the sample to -o: read the summary (if any), merge, write it anew. */
 static int update_summary(const struct st_opts *o, const fcs_summary *one)
 {
@@ -895,7 +936,11 @@ static int update_summary(const struct st_opts *o, const fcs_summary *one)
     if (rc == FCS_ENOTFOUND) rc = fcs_summary_new(&sum, &err);
     if (rc != FCS_OK) return fcs_cli_error_lib(o->output, err.msg);
     rc = fcs_summary_merge(sum, one, o->replace ? FCS_SUMMARY_REPLACE : 0);
-    if (rc == FCS_EINVAL && !o->replace)
+    /* a nameless pipe is not the sample of that name: --replace would lose it */
+    if (rc == FCS_EINVAL && !o->replace && fallback_id(o, one) &&
+        strstr(fcs_summary_errmsg(sum), "is already used by"))
+        fcs_cli_error(o->output, "%s (name this sample with --sample-id ID)", fcs_summary_errmsg(sum));
+    else if (rc == FCS_EINVAL && !o->replace)
         fcs_cli_error(o->output, "%s (--replace replaces it)", fcs_summary_errmsg(sum));
     else if (rc != FCS_OK)
         fcs_cli_error(o->output, "%s", fcs_summary_errmsg(sum));
@@ -925,6 +970,7 @@ static int run(const struct st_opts *o)
     if (!rc && ghp) rc = bind_strategy(o, in.r, ghp);
     if (!rc) rc = build_stats(o, in.r, ghp, &s, &lot);
     if (!rc) rc = ghp ? stream_gated(o, in.r, ghp, s) : stream_events(o, in.r, s);
+    if (!rc) warn_results(o, s);
     if (!rc) rc = make_summary(o, &in, s, &lot, ghp, &one);
     if (!rc && o->output) rc = update_summary(o, one);
     if (!rc && o->tsv) rc = print_tsv(one);

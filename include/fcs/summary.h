@@ -21,7 +21,9 @@
  * samples x populations, -1 where a sample lacks the population), layers
  * parent_count, fraction_parent, fraction_total, cells_per_ul, and under
  * uns the tidy long table "stats" (sample, population, parent, statistic,
- * channel, marker, unit, value), the gating strategies and the tool version.
+ * channel, marker, unit, value), the gating strategies (identifier and text),
+ * per-channel statistics as samples x populations x channels arrays
+ * (uns/channel_stats) and the tool version.
  * Only int64, float64 and variable-length UTF-8 strings are written; numeric
  * datasets are chunked with shuffle + gzip; HDF5's default (oldest) file
  * format; file locking is left as HDF5 sets it (on).
@@ -39,8 +41,8 @@
  * cluster and merge them at the end.
  *
  * Sample identity. A sample is one data set of one input: the SHA-256 of
- * the input bytes, the data set index and the gating strategy text identify
- * it; the id (obs index) must be unique. Adding a sample whose SHA-256,
+ * the input bytes, the data set index and the gating strategy (its SHA-256
+ * and format, not the path it was read from) identify it; the id (obs index) must be unique. Adding a sample whose SHA-256,
  * data set and strategy are already present, or whose id is taken, fails
  * with FCS_EINVAL unless FCS_SUMMARY_REPLACE is given: the old sample (and
  * its rows) is then replaced in place.
@@ -82,7 +84,13 @@ typedef struct fcs_summary_sample {
     const char *btim;            /**< $BTIM */
     const char *cyt;             /**< $CYT */
     int64_t total_events;        /**< events read; fcs_summary_add takes it from the stats */
-    const char *strategy;        /**< gating strategy (text or identifier; "" = none) */
+    const char *strategy;        /**< gating strategy identifier, as fcs-gate's LIBFCS_GATING
+                                      ("source=file:NAME;sha256=HEX;format=text"; "" = none).
+                                      Two identifiers with the same sha256= and format= name
+                                      the same strategy (the path does not matter) */
+    const char *strategy_text;   /**< the strategy itself (gate file or Gating-ML text; ""
+                                      = unknown), stored once per strategy in
+                                      uns/gating_strategy_text */
     const char *bead_population; /**< path of the counting-bead population ("" = none) */
     const char *bead_lot;        /**< bead lot name */
     double beads_per_test;       /**< NaN when no beads */
@@ -191,9 +199,12 @@ typedef struct fcs_summary_row {
  *  population statistic). FCS_ERANGE when out of range. */
 FCS_EXPORT int fcs_summary_row_info(const fcs_summary *s, size_t i, fcs_summary_row *out);
 
-/** Distinct non-empty gating strategies of the samples (uns/gating_strategy). */
+/** Distinct non-empty gating strategy identifiers of the samples
+ *  (uns/gating_strategy) and, for each, its text (uns/gating_strategy_text,
+ *  "" when no sample brought it). NULL when i is out of range. */
 FCS_EXPORT size_t fcs_summary_n_strategies(const fcs_summary *s);
 FCS_EXPORT const char *fcs_summary_strategy(const fcs_summary *s, size_t i);
+FCS_EXPORT const char *fcs_summary_strategy_text(const fcs_summary *s, size_t i);
 /** uns/tool_version. */
 FCS_EXPORT const char *fcs_summary_tool(const fcs_summary *s);
 

@@ -19,7 +19,10 @@
 #      population, usage (exit 2), -o leaves nothing behind; a broken pipe
 #      ends quietly;
 #   7. with the corpus: every Gating-ML 2.0 compliance case gated by
-#      fcs-gate and read back with fcs-export equals its truth file.
+#      fcs-gate and read back with fcs-export equals its truth file;
+#   8. regressions: -o onto the strategy refused (also --convert), `| true`
+#      ends quietly, an empty strategy and too deep a tree are errors naming
+#      the strategy, LIBFCS_GATING_TEXT and LIBFCS_SOURCES in the stream.
 # Env (set by CTest): FCS_BIN, FCS_TMP, FCS_CORPUS.
 set -euo pipefail
 : "${FCS_BIN:?}"
@@ -307,6 +310,56 @@ set +o pipefail
 rc=${PIPESTATUS[0]}
 set -o pipefail
 [ "$rc" = 0 ] && [ ! -s "$W/err" ] || bad "broken pipe: exit $rc, $(cat "$W/err")"
+
+# ---- 8. regressions (review 2): inputs are never outputs, the strategy travels -------------
+# -o onto the strategy (-g): refused, the strategy unchanged (also for --convert)
+cp "$W/gates.txt" "$W/g8.txt"
+rc=0; "$GATE" -g "$W/g8.txt" -o "$W/g8.txt" "$W/s.fcs" 2>"$W/err" || rc=$?
+[ "$rc" = 1 ] && cmp -s "$W/gates.txt" "$W/g8.txt" && grep -q "same file as input" "$W/err" &&
+    [ "$(wc -l <"$W/err")" = 1 ] || bad "-o onto -g: exit $rc, $(cat "$W/err")"
+rc=0; "$GATE" --convert gatingml -g "$W/g8.txt" -o "$W/g8.txt" 2>"$W/err" || rc=$?
+[ "$rc" = 1 ] && cmp -s "$W/gates.txt" "$W/g8.txt" || bad "--convert -o onto -g: exit $rc, $(cat "$W/err")"
+# a reader that leaves before the header is written: a quiet end (exit 0)
+set +o pipefail
+"$GATE" -g "$W/gates.txt" "$W/s.fcs" 2>"$W/err" | true
+rc=${PIPESTATUS[0]}
+set -o pipefail
+[ "$rc" = 0 ] && [ ! -s "$W/err" ] || bad "| true: exit $rc, $(cat "$W/err")"
+# an empty or comments-only strategy is an error, not a stream without populations
+: >"$W/empty.txt"
+printf '# nothing here\n\n' >"$W/comments.txt"
+for e in empty comments; do
+    rc=0; "$GATE" -g "$W/$e.txt" "$W/s.fcs" >"$W/e.fcs" 2>"$W/err" || rc=$?
+    [ "$rc" = 1 ] && grep -q "$e.txt: no gates in the strategy" "$W/err" ||
+        bad "$e strategy: exit $rc, $(cat "$W/err")"
+done
+# population paths that do not fit the stream: the strategy file and the limit are named
+python3 -c '
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("G0: rectangle FSC-A [0, )\n")
+    for i in range(1, 1200):
+        f.write("  " * i + "G%d: rectangle FSC-A [0, )\n" % i)
+' "$W/deep.txt"
+rc=0; "$GATE" -g "$W/deep.txt" "$W/s.fcs" >"$W/e.fcs" 2>"$W/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "deep.txt: population path of 'G[0-9]*' is longer than 4095 bytes" "$W/err" ||
+    bad "deep strategy: exit $rc, $(cat "$W/err")"
+# the stream carries the strategy text (whose SHA-256 is the one in LIBFCS_GATING) and the
+# name of the input file (LIBFCS_SOURCES), so that fcs-stats on the pipe names the sample
+"$GATE" -g "$W/gates.txt" "$W/s.fcs" | "$INFO" --json - >"$W/g8.json"
+"$GATE" -g "$W/gates.txt" - <"$W/s.fcs" | "$INFO" --json - >"$W/g8s.json"
+python3 -c '
+import hashlib, json, sys
+k = json.loads(open(sys.argv[1]).readline())["datasets"][0]["keywords"]
+text = open(sys.argv[3], encoding="utf-8").read()
+assert k["LIBFCS_GATING_TEXT"] == text, k.get("LIBFCS_GATING_TEXT", "")[:80]
+sha = hashlib.sha256(text.encode()).hexdigest()
+assert ("sha256=%s;" % sha) in k["LIBFCS_GATING"], k["LIBFCS_GATING"]
+assert k["LIBFCS_SOURCES"] == sys.argv[4], k.get("LIBFCS_SOURCES")
+k2 = json.loads(open(sys.argv[2]).readline())["datasets"][0]["keywords"]
+assert "LIBFCS_SOURCES" not in k2, k2.get("LIBFCS_SOURCES")
+assert k2["LIBFCS_GATING_TEXT"] == text
+' "$W/g8.json" "$W/g8s.json" "$W/gates.txt" "$W/s.fcs" || bad "LIBFCS_GATING_TEXT / LIBFCS_SOURCES"
 
 # ---- 7. the Gating-ML 2.0 compliance set, end to end ----------------------------------------------
 G=${FCS_CORPUS:-}/gatingml2

@@ -10,7 +10,10 @@
 #   * summaries: append, duplicate refused (file unchanged), --replace,
 #     fcs-h5 merge / ls / export; | head ends quietly;
 #   * usage errors exit 2, input errors exit 1 with one line "fcs-xxx: FILE: ...";
-#     foreign / truncated / non-HDF5 / temporary files refused by fcs-h5.
+#     foreign / truncated / non-HDF5 / temporary files refused by fcs-h5;
+#   * fcs-gate FILE | fcs-stats -o S -: samples named after FILE, the strategy
+#     text in the summary; a nameless pipe twice: hint --sample-id, not --replace;
+#     warnings for an ungated stream and for zero bead events; --beads ID.
 # Env (set by CTest): FCS_BIN, FCS_TMP, FCS_PYTHON.
 set -euo pipefail
 : "${FCS_BIN:?}"
@@ -158,6 +161,55 @@ expect 1 "--beads: no bead numbers" "$STATS" --truth --beads /debris "$W/a.fcs"
 expect 1 "-c NoSuch: no such channel" "$STATS" -c NoSuch "$W/a.fcs"
 "$SYNTH" -n 50 --seed 13 --no-version -o "$W/plain.fcs"
 expect 1 "fcs-stats: $W/plain.fcs: --truth needs" "$STATS" --truth "$W/plain.fcs"
+# ---- regressions (review 2): sample names through fcs-gate, warnings, --beads ID ---------------
+printf 'Cells: rectangle FSC-A [0, )\n  Z: rectangle FSC-A [-2, -1)\n' >"$W/st.txt"
+# an ungated stream: computed, with a warning that there is nothing but "/"
+"$STATS" -s mean --tsv "$W/plain.fcs" >/dev/null 2>"$W/err" || bad "ungated stream: exit $?"
+grep -q "^fcs-stats: $W/plain.fcs: warning: no populations in the stream" "$W/err" ||
+    bad "no warning for an ungated stream: $(cat "$W/err")"
+"$STATS" --truth -s mean --tsv "$W/a.fcs" >/dev/null 2>"$W/err"
+[ ! -s "$W/err" ] || bad "warning on a gated stream: $(cat "$W/err")"
+# --beads takes an id as well as a /path; an empty bead population is a warning
+"$STATS" -g "$W/st.txt" --beads /Cells/Z --beads-per-test 1000 --volume 50 -s mean --tsv "$W/a.fcs" \
+    >"$W/bp.tsv" 2>"$W/err"
+grep -q "warning: bead population /Cells/Z has no events: cells_per_ul is NA" "$W/err" ||
+    bad "no warning for zero bead events: $(cat "$W/err")"
+[ "$(val "$W/bp.tsv" /Cells cells_per_ul NA)" = NA ] || bad "cells_per_ul without bead events"
+"$STATS" -g "$W/st.txt" --beads Z --beads-per-test 1000 --volume 50 -s mean --tsv "$W/a.fcs" \
+    >"$W/bi.tsv" 2>/dev/null || bad "--beads ID: exit $?"
+cmp -s "$W/bp.tsv" "$W/bi.tsv" || bad "--beads Z differs from --beads /Cells/Z"
+expect 1 "--beads Nope: no such population" "$STATS" -g "$W/st.txt" --beads Nope --beads-per-test 1 --volume 1 "$W/a.fcs"
+# fcs-gate FILE | fcs-stats -: the sample is named after FILE (LIBFCS_SOURCES), and the
+# strategy text travels in the stream into the summary
+if [ -x "$FCS_BIN/fcs-gate" ]; then
+    GATE="$FCS_BIN/fcs-gate"
+    rm -f "$W/p.h5ad"
+    for f in a b; do
+        "$GATE" -g "$W/st.txt" "$W/$f.fcs" | "$STATS" -o "$W/p.h5ad" - || bad "gate $f | stats: exit $?"
+    done
+    ids=$("$H5" ls "$W/p.h5ad" | awk -F'\t' 'NR > 1 {print $2}' | tr '\n' ' ')
+    [ "$ids" = "a b " ] || bad "sample ids through fcs-gate: '$ids'"
+    # without a name (stdin all the way): the id "stdin" is taken: the hint is --sample-id,
+    # never --replace (which would replace the other sample)
+    rm -f "$W/q.h5ad"
+    "$GATE" -g "$W/st.txt" - <"$W/a.fcs" | "$STATS" -o "$W/q.h5ad" - 2>/dev/null
+    cp "$W/q.h5ad" "$W/q_saved.h5ad"
+    set +e
+    "$GATE" -g "$W/st.txt" - <"$W/b.fcs" | "$STATS" -o "$W/q.h5ad" - 2>"$W/err"
+    st=$?
+    set -e
+    [ "$st" = 1 ] && grep -q "sample id 'stdin' is already used.*(name this sample with --sample-id ID)" "$W/err" &&
+        ! grep -q -- "--replace" "$W/err" || bad "nameless pipe twice: exit $st, $(cat "$W/err")"
+    cmp -s "$W/q.h5ad" "$W/q_saved.h5ad" || bad "refused nameless sample changed the summary"
+    if "$PY" -c 'import h5py' 2>/dev/null; then
+        "$PY" -c '
+import h5py, sys
+t = h5py.File(sys.argv[1], "r")["uns/gating_strategy_text"].asstr()[()]
+assert list(t) == [open(sys.argv[2]).read()], list(t)
+' "$W/p.h5ad" "$W/st.txt" || bad "strategy text not in the summary"
+    fi
+fi
+
 expect 2 "fcs-h5: unknown command" "$H5" frobnicate x
 expect 2 "merge: -o OUT" "$H5" merge "$S"
 expect 1 "fcs-h5: $W/a.fcs: not an HDF5 file" "$H5" ls "$W/a.fcs"

@@ -400,6 +400,16 @@ static const bad_case BAD[] = {
      "t.gates:1:14: transform \"asinh\": missing parameter cofactor (e.g. asinh(150)) (give the "
      "parameters: asinh(...)(CHANNEL))"},
     {"A: and X\n", FCS_EINVAL, "t.gates:1:1: gate 'A': 'and' takes at least two operands (got 1)"},
+    /* an interval that holds nothing (review 2, finding 11) */
+    {"A: rectangle FSC-A [10, 0)\n", FCS_EFORMAT,
+     "t.gates:1:20: gate 'A': the interval [10, 0) is empty (min must be below max)"},
+    {"A: rectangle X [0, 1), Y [2.5, 2.5)\n", FCS_EFORMAT,
+     "t.gates:1:26: gate 'A': the interval [2.5, 2.5) is empty (min must be below max)"},
+    /* two quadrants of one cell (the same location, or two in one interval) */
+    {"A: rectangle FSC-A [0, 10)\n  Q: quadrant X = FSC-A [5]\n    q1: X = 1\n    q2: X = 1\n",
+     FCS_EFORMAT, "t.gates:4:5: quadrant 'q2' selects the same cell of 'Q' as quadrant 'q1'"},
+    {"Q: quadrant X = FSC-A [5], Y = SSC-A [5]\n  q1: X = 1, Y = 7\n  q2: Y = 9, X = 2\n",
+     FCS_EFORMAT, "t.gates:3:3: quadrant 'q2' selects the same cell of 'Q' as quadrant 'q1'"},
 };
 
 static void test_errors_name_line_and_column(void **state)

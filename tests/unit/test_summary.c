@@ -531,6 +531,56 @@ static void test_kill_during_write(void **state)
     unlink(path);
 }
 
+/* The strategy is identified by its SHA-256 and format, not by the path it
+ * was read from, and its text survives write, read and merge. */
+#define STRAT_SHA "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+static void test_strategy_identity_and_text(void **state)
+{
+    (void)state;
+    fcs_summary *sum, *back, *merged;
+    assert_int_equal(fcs_summary_new(&sum, NULL), FCS_OK);
+    fcs_stats *st = make_stats(0, 1);
+    fcs_summary_sample d;
+    describe(&d, "A", SHA_A);
+    d.strategy = "source=file:/abs/st.txt;sha256=" STRAT_SHA ";format=text";
+    d.strategy_text = "L: rectangle FSC-A [0, 50)\n";
+    assert_int_equal(fcs_summary_add(sum, &d, st, 0), FCS_OK);
+    /* the same bytes, the same strategy read from another path: a duplicate */
+    describe(&d, "A2", SHA_A);
+    d.strategy = "source=file:st.txt;sha256=" STRAT_SHA ";format=text";
+    assert_int_equal(fcs_summary_add(sum, &d, st, 0), FCS_EINVAL);
+    assert_non_null(strstr(fcs_summary_errmsg(sum), "already in the summary as 'A'"));
+    /* another strategy (another SHA-256, or the same bytes read as another format) is not */
+    d.strategy = "source=file:st.txt;sha256=" STRAT_SHA ";format=gatingml";
+    assert_int_equal(fcs_summary_add(sum, &d, st, 0), FCS_OK);
+    assert_int_equal(fcs_summary_n_samples(sum), 2);
+    assert_int_equal(fcs_summary_n_strategies(sum), 2);
+    assert_string_equal(fcs_summary_strategy_text(sum, 0), "L: rectangle FSC-A [0, 50)\n");
+    assert_string_equal(fcs_summary_strategy_text(sum, 1), ""); /* none given */
+    assert_null(fcs_summary_strategy_text(sum, 2));
+    const char *path = tu_tmp_path("strat.h5ad");
+    assert_int_equal(fcs_summary_write(sum, path), FCS_OK);
+    fcs_error err;
+    assert_int_equal(fcs_summary_read(&back, path, &err), FCS_OK);
+    assert_int_equal(fcs_summary_n_strategies(back), 2);
+    assert_string_equal(fcs_summary_strategy_text(back, 0), "L: rectangle FSC-A [0, 50)\n");
+    fcs_summary_sample info;
+    assert_int_equal(fcs_summary_sample_info(back, 0, &info), FCS_OK);
+    assert_string_equal(info.strategy_text, "L: rectangle FSC-A [0, 50)\n");
+    assert_int_equal(fcs_summary_new(&merged, NULL), FCS_OK);
+    assert_int_equal(fcs_summary_merge(merged, back, 0), FCS_OK);
+    assert_string_equal(fcs_summary_strategy_text(merged, 0), "L: rectangle FSC-A [0, 50)\n");
+    /* merging the first sample again, by another name and path: refused */
+    describe(&d, "A3", SHA_A);
+    d.strategy = "source=file:../x/st.txt;sha256=" STRAT_SHA ";format=text";
+    assert_int_equal(fcs_summary_add(merged, &d, st, 0), FCS_EINVAL);
+    fcs_summary_free(merged);
+    fcs_summary_free(back);
+    fcs_summary_free(sum);
+    fcs_stats_free(st);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_foreign_files),
         cmocka_unit_test(test_write_failures),
         cmocka_unit_test(test_kill_during_write),
+        cmocka_unit_test(test_strategy_identity_and_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
