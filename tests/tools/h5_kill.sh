@@ -104,7 +104,7 @@ wait "$pid" 2>/dev/null || true
 [ -e "$W/old.h5ad.tmp.$pid" ] && bad "SIGTERM left $W/old.h5ad.tmp.$pid"
 "$H5" ls "$W/old.h5ad" >/dev/null || bad "summary unreadable after SIGTERM"
 
+# Time is reported, not asserted: a timed test fails on a loaded machine or under sanitizers.
 echo "time: $((SECONDS - start)) s"
-[ $((SECONDS - start)) -lt 20 ] || bad "took $((SECONDS - start)) s (limit 20)"
 [ "$fail" = 0 ] && echo "ok: killed writers never damage a summary"
 exit "$fail"
