@@ -16,6 +16,7 @@
 #include "fcs/comp.h"
 #include "fcs/gate.h"
 #include "gate_internal.h"
+#include "growbuf.h"
 #include "internal.h"
 
 /* ======================================================================
@@ -70,21 +71,6 @@ static int serr(fcs_strategy *s, int code, const char *fmt, ...)
     vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
     va_end(ap);
     return code;
-}
-
-/* Grow *buf (elements of size el) so that it holds at least need elements. */
-static int grow(void **buf, size_t *cap, size_t need, size_t el)
-{
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 8;
-    while (nc < need) nc *= 2;
-    uint64_t bytes;
-    if (fcs_mul_ok(nc, el, &bytes) || bytes > SIZE_MAX) return -1;
-    void *p = realloc(*buf, (size_t)bytes);
-    if (!p) return -1;
-    *buf = p;
-    *cap = nc;
-    return 0;
 }
 
 static char *dup_or_null(const char *s) { return s ? fcs_strdup(s) : NULL; }
@@ -252,7 +238,7 @@ static int check_dims(fcs_strategy *s, const char *id, const fcs_gate_dim *dims,
 /* Append a zeroed gate with id/parent/type set; returns it or NULL (ENOMEM). */
 static gate *push_gate(fcs_strategy *s, const char *id, const char *parent, fcs_gate_type type)
 {
-    if (grow((void **)&s->gates, &s->cap_gates, s->n_gates + 1, sizeof(gate))) return NULL;
+    if (fcs_grow((void **)&s->gates, &s->cap_gates, s->n_gates + 1, sizeof(gate))) return NULL;
     gate *g = &s->gates[s->n_gates];
     memset(g, 0, sizeof *g);
     g->info.id = fcs_strdup(id);
@@ -267,7 +253,7 @@ static gate *push_gate(fcs_strategy *s, const char *id, const char *parent, fcs_
 
 static int push_pop(fcs_strategy *s, size_t gi, long quad)
 {
-    if (grow((void **)&s->pops, &s->cap_pops, s->n_pops + 1, sizeof(pop_rec))) return -1;
+    if (fcs_grow((void **)&s->pops, &s->cap_pops, s->n_pops + 1, sizeof(pop_rec))) return -1;
     s->pops[s->n_pops].gate = gi;
     s->pops[s->n_pops].quad = quad;
     s->n_pops++;
@@ -332,7 +318,7 @@ int fcs_strategy_add_transform(fcs_strategy *s, const char *id, const fcs_transf
     if (!two && (numerator || denominator))
         return serr(s, FCS_EINVAL, "transformation '%s': %s takes one channel, not two", id,
                     fcs_transform_kind_name(fcs_transform_get_kind(t)));
-    if (grow((void **)&s->xf, &s->cap_xf, s->n_xf + 1, sizeof(xform_rec)))
+    if (fcs_grow((void **)&s->xf, &s->cap_xf, s->n_xf + 1, sizeof(xform_rec)))
         return serr(s, FCS_ENOMEM, "out of memory");
     xform_rec r;
     memset(&r, 0, sizeof r);
@@ -422,7 +408,7 @@ int fcs_strategy_add_matrix(fcs_strategy *s, const char *id, const fcs_matrix *m
             r.m = NULL;
         }
     if (!r.id || !r.m ||
-        grow((void **)&s->mat, &s->cap_mat, s->n_mat + 1, sizeof(matrix_rec))) {
+        fcs_grow((void **)&s->mat, &s->cap_mat, s->n_mat + 1, sizeof(matrix_rec))) {
         free(r.id);
         fcs_matrix_free(r.m);
         free_names(r.fl, r.n_fl);
@@ -1219,7 +1205,7 @@ static long add_src(fcs_gating *g, src_kind kind, size_t a, size_t b, size_t xf)
         const src *x = &g->srcs[k];
         if (x->kind == kind && x->a == a && x->b == b && x->xf == xf) return (long)k;
     }
-    if (grow((void **)&g->srcs, &g->cap_src, g->n_src + 1, sizeof(src))) return FCS_ENOMEM;
+    if (fcs_grow((void **)&g->srcs, &g->cap_src, g->n_src + 1, sizeof(src))) return FCS_ENOMEM;
     src *x = &g->srcs[g->n_src];
     memset(x, 0, sizeof *x);
     x->kind = kind, x->a = a, x->b = b, x->xf = xf;
@@ -1268,7 +1254,7 @@ static long get_unit(fcs_gating *g, const char *ref, fcs_error *err)
     }
     for (size_t k = 0; k < g->n_units; k++)
         if (g->units[k].matrix == mi) return (long)k;
-    if (grow((void **)&g->units, &g->cap_units, g->n_units + 1, sizeof(comp_unit)))
+    if (fcs_grow((void **)&g->units, &g->cap_units, g->n_units + 1, sizeof(comp_unit)))
         return fcs_error_set(err, FCS_ENOMEM, "out of memory");
     comp_unit *u = &g->units[g->n_units];
     memset(u, 0, sizeof *u);

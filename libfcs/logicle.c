@@ -536,84 +536,46 @@ AI double inv_elem(const inv_ctx *c, double y)
     return copysign(v, t);
 }
 
-/* One loop body per direction and element type; instantiated per ISA below. */
-#define BX_LOOPS(SUF, ATTR)                                                                        \
-    ATTR static void fwd_d_##SUF(const fcs_bx *bx, double *v, size_t n)                            \
+/* Whether the table path covers an input; outside, the exact (scalar) path takes over.
+ * (Macros, not inline functions: GCC then allocates registers in the loops below exactly as
+ * when they were written out four times; the functions cost a few instructions.) */
+#define fwd_in_table(c, x) (fabs(x) < (c)->x_hi)
+#define inv_in_table(c, y) (fabs((y) - (c)->x1) < (c)->t_lim)
+
+/* One blocked loop, for one direction (DIR: fwd or inv) and element type T: the whole block
+ * through the branch-free table kernel (so that it vectorises), then, only when some input
+ * fell outside the table, those elements again through the exact path. */
+#define BX_LOOP(NAME, DIR, T, ATTR)                                                                \
+    ATTR static void NAME(const fcs_bx *bx, T *v, size_t n)                                        \
     {                                                                                              \
-        const fwd_ctx c = fwd_ctx_of(bx);                                                          \
-        double tmp[BLK];                                                                           \
+        const DIR##_ctx c = DIR##_ctx_of(bx);                                                      \
+        T tmp[BLK];                                                                                \
         for (size_t off = 0; off < n; off += BLK) {                                                \
             size_t m = n - off < BLK ? n - off : BLK;                                              \
-            const double *in = v + off;                                                            \
-            int slow = 0;                                                                          \
-            for (size_t i = 0; i < m; i++) {                                                       \
-                tmp[i] = fwd_elem(&c, in[i]);                                                      \
-                slow |= !(fabs(in[i]) < c.x_hi);                                                   \
-            }                                                                                      \
-            if (slow)                                                                              \
-                for (size_t i = 0; i < m; i++)                                                     \
-                    if (!(fabs(in[i]) < c.x_hi)) tmp[i] = fcs_bx_forward_exact(bx, in[i]);         \
-            memcpy(v + off, tmp, m * sizeof *tmp);                                                 \
-        }                                                                                          \
-    }                                                                                              \
-    ATTR static void fwd_f_##SUF(const fcs_bx *bx, float *v, size_t n)                             \
-    {                                                                                              \
-        const fwd_ctx c = fwd_ctx_of(bx);                                                          \
-        float tmp[BLK];                                                                            \
-        for (size_t off = 0; off < n; off += BLK) {                                                \
-            size_t m = n - off < BLK ? n - off : BLK;                                              \
-            const float *in = v + off;                                                             \
+            const T *in = v + off;                                                                 \
             int slow = 0;                                                                          \
             for (size_t i = 0; i < m; i++) {                                                       \
                 double x = in[i];                                                                  \
-                tmp[i] = (float)fwd_elem(&c, x);                                                   \
-                slow |= !(fabs(x) < c.x_hi);                                                       \
+                tmp[i] = (T)DIR##_elem(&c, x);                                                     \
+                slow |= !DIR##_in_table(&c, x);                                                    \
             }                                                                                      \
             if (slow)                                                                              \
                 for (size_t i = 0; i < m; i++)                                                     \
-                    if (!(fabs((double)in[i]) < c.x_hi))                                           \
-                        tmp[i] = (float)fcs_bx_forward_exact(bx, in[i]);                           \
-            memcpy(v + off, tmp, m * sizeof *tmp);                                                 \
-        }                                                                                          \
-    }                                                                                              \
-    ATTR static void inv_d_##SUF(const fcs_bx *bx, double *v, size_t n)                            \
-    {                                                                                              \
-        const inv_ctx c = inv_ctx_of(bx);                                                          \
-        double tmp[BLK];                                                                           \
-        for (size_t off = 0; off < n; off += BLK) {                                                \
-            size_t m = n - off < BLK ? n - off : BLK;                                              \
-            const double *in = v + off;                                                            \
-            int slow = 0;                                                                          \
-            for (size_t i = 0; i < m; i++) {                                                       \
-                tmp[i] = inv_elem(&c, in[i]);                                                      \
-                slow |= !(fabs(in[i] - c.x1) < c.t_lim);                                           \
-            }                                                                                      \
-            if (slow)                                                                              \
-                for (size_t i = 0; i < m; i++)                                                     \
-                    if (!(fabs(in[i] - c.x1) < c.t_lim)) tmp[i] = fcs_bx_inverse_exact(bx, in[i]); \
-            memcpy(v + off, tmp, m * sizeof *tmp);                                                 \
-        }                                                                                          \
-    }                                                                                              \
-    ATTR static void inv_f_##SUF(const fcs_bx *bx, float *v, size_t n)                             \
-    {                                                                                              \
-        const inv_ctx c = inv_ctx_of(bx);                                                          \
-        float tmp[BLK];                                                                            \
-        for (size_t off = 0; off < n; off += BLK) {                                                \
-            size_t m = n - off < BLK ? n - off : BLK;                                              \
-            const float *in = v + off;                                                             \
-            int slow = 0;                                                                          \
-            for (size_t i = 0; i < m; i++) {                                                       \
-                double y = in[i];                                                                  \
-                tmp[i] = (float)inv_elem(&c, y);                                                   \
-                slow |= !(fabs(y - c.x1) < c.t_lim);                                               \
-            }                                                                                      \
-            if (slow)                                                                              \
-                for (size_t i = 0; i < m; i++)                                                     \
-                    if (!(fabs((double)in[i] - c.x1) < c.t_lim))                                   \
-                        tmp[i] = (float)fcs_bx_inverse_exact(bx, in[i]);                           \
+                    if (!DIR##_in_table(&c, in[i])) tmp[i] = (T)DIR##_exact(bx, in[i]);            \
             memcpy(v + off, tmp, m * sizeof *tmp);                                                 \
         }                                                                                          \
     }
+
+/* The exact path of each direction, by the names BX_LOOP pastes. */
+#define fwd_exact fcs_bx_forward_exact
+#define inv_exact fcs_bx_inverse_exact
+
+/* The four loops (direction x element type), instantiated per ISA below. */
+#define BX_LOOPS(SUF, ATTR)                                                                        \
+    BX_LOOP(fwd_d_##SUF, fwd, double, ATTR)                                                        \
+    BX_LOOP(fwd_f_##SUF, fwd, float, ATTR)                                                         \
+    BX_LOOP(inv_d_##SUF, inv, double, ATTR)                                                        \
+    BX_LOOP(inv_f_##SUF, inv, float, ATTR)
 
 BX_LOOPS(base, )
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -22,6 +22,7 @@
 
 #include "fcs/plot.h"
 #include "internal.h"
+#include "growbuf.h"
 
 /* viridis-like colour table (see fcs_colormap_viridis) */
 /* clang-format off */
@@ -575,66 +576,6 @@ int fcs_plot_ticks(const fcs_plot_scale *s, double lo, double hi, double min_gap
     return rc;
 }
 
-/* ---- growable text ------------------------------------------------------------------ */
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int nomem;
-} sbuf;
-
-static void sb_reserve(sbuf *b, size_t extra)
-{
-    if (b->nomem || extra < b->cap - b->len) return;
-    size_t cap = b->cap ? b->cap : 8192;
-    while (cap - b->len <= extra) {
-        if (cap > SIZE_MAX / 2) {
-            b->nomem = 1;
-            return;
-        }
-        cap *= 2;
-    }
-    char *s = realloc(b->s, cap);
-    if (!s) {
-        b->nomem = 1;
-        return;
-    }
-    b->s = s;
-    b->cap = cap;
-}
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    sb_reserve(b, n);
-    if (b->nomem) return;
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) FCS_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    sb_reserve(b, (size_t)n);
-    if (b->nomem) return;
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
 /* Length of the valid UTF-8 sequence at s (1..4) whose code point XML
  * allows, or 0. */
 static size_t utf8_valid(const unsigned char *s, size_t left)
@@ -663,7 +604,7 @@ static size_t utf8_valid(const unsigned char *s, size_t left)
 
 /* Text as XML character data / attribute value: escaped, valid UTF-8
  * (invalid bytes read as Latin-1), control characters as U+FFFD. */
-static void sb_xml(sbuf *b, const char *text)
+static void sb_xml(fcs_sbuf *b, const char *text)
 {
     const unsigned char *s = (const unsigned char *)(text ? text : "");
     size_t left = strlen((const char *)s);
@@ -671,22 +612,22 @@ static void sb_xml(sbuf *b, const char *text)
         unsigned c = *s;
         size_t n = utf8_valid(s, left);
         if (c == '&')
-            sb_puts(b, "&amp;");
+            fcs_sb_puts(b, "&amp;");
         else if (c == '<')
-            sb_puts(b, "&lt;");
+            fcs_sb_puts(b, "&lt;");
         else if (c == '>')
-            sb_puts(b, "&gt;");
+            fcs_sb_puts(b, "&gt;");
         else if (c == '"')
-            sb_puts(b, "&quot;");
+            fcs_sb_puts(b, "&quot;");
         else if (c == '\'')
-            sb_puts(b, "&apos;");
+            fcs_sb_puts(b, "&apos;");
         else if (c < 0x20 || c == 0x7f)
-            sb_puts(b, "\xef\xbf\xbd");
+            fcs_sb_puts(b, "\xef\xbf\xbd");
         else if (n)
-            sb_put(b, (const char *)s, n);
+            fcs_sb_put(b, (const char *)s, n);
         else { /* Latin-1 byte */
             char two[2] = {(char)(0xc0 | (c >> 6)), (char)(0x80 | (c & 0x3f))};
-            sb_put(b, two, 2);
+            fcs_sb_put(b, two, 2);
         }
         if (!n) n = 1;
         s += n;
@@ -694,10 +635,10 @@ static void sb_xml(sbuf *b, const char *text)
     }
 }
 
-static void sb_base64(sbuf *b, const uint8_t *d, size_t n)
+static void sb_base64(fcs_sbuf *b, const uint8_t *d, size_t n)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    sb_reserve(b, (n + 2) / 3 * 4);
+    fcs_sb_reserve(b, (n + 2) / 3 * 4);
     if (b->nomem) return;
     char *o = b->s + b->len;
     size_t i = 0;
@@ -1458,60 +1399,61 @@ static void density_palette(uint8_t pal[768])
 
 typedef struct svg_painter {
     painter base;
-    sbuf *b;
+    fcs_sbuf *b;
 } svg_painter;
 
-static sbuf *svg_buf(painter *pt) { return ((svg_painter *)pt)->b; }
+static fcs_sbuf *svg_buf(painter *pt) { return ((svg_painter *)pt)->b; }
 
 static void svg_rect(painter *pt, double x, double y, double w, double h, uint32_t fill)
 {
-    sb_printf(svg_buf(pt),
-              "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#%06x\"/>\n", x, y,
-              w, h, fill);
+    fcs_sb_printf(svg_buf(pt),
+                  "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#%06x\"/>\n",
+                  x, y, w, h, fill);
 }
 
 static void svg_frame(painter *pt, double x, double y, double w, double h, double width)
 {
-    sb_printf(svg_buf(pt),
-              "<rect class=\"frame\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
-              "fill=\"none\" stroke=\"#000000\" stroke-width=\"%.2f\"/>\n",
-              x, y, w, h, width);
+    fcs_sb_printf(svg_buf(pt),
+                  "<rect class=\"frame\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+                  "fill=\"none\" stroke=\"#000000\" stroke-width=\"%.2f\"/>\n",
+                  x, y, w, h, width);
 }
 
 static void svg_line(painter *pt, const double *xy, size_t n, int closed, double width,
                      uint32_t rgb, int clip, const char *cls)
 {
-    sbuf *b = svg_buf(pt);
-    sb_printf(b, "<path class=\"%s\" d=\"", cls);
+    fcs_sbuf *b = svg_buf(pt);
+    fcs_sb_printf(b, "<path class=\"%s\" d=\"", cls);
     for (size_t i = 0; i < n; i++)
-        sb_printf(b, "%s%.2f %.2f", i ? " L" : "M", xy[2 * i], xy[2 * i + 1]);
-    sb_printf(
+        fcs_sb_printf(b, "%s%.2f %.2f", i ? " L" : "M", xy[2 * i], xy[2 * i + 1]);
+    fcs_sb_printf(
         b,
         "%s\" fill=\"none\" stroke=\"#%06x\" stroke-width=\"%.2f\" stroke-linejoin=\"round\"%s/>\n",
         closed ? " Z" : "", rgb, width, clip ? " clip-path=\"url(#plot-area)\"" : "");
 }
 
-static void svg_text_el(sbuf *b, double x, double y, const char *s, const char *sup, double size,
-                        int ha, int vertical, const char *cls, const char *extra)
+static void svg_text_el(fcs_sbuf *b, double x, double y, const char *s, const char *sup,
+                        double size, int ha, int vertical, const char *cls, const char *extra)
 {
     static const char *anchor[3] = {"start", "middle", "end"};
-    sb_printf(b, "<text class=\"%s\" x=\"%.2f\" y=\"%.2f\" font-size=\"%.1f\" text-anchor=\"%s\"",
-              cls, x, y, size, anchor[ha]);
-    if (vertical) sb_printf(b, " transform=\"rotate(-90 %.2f %.2f)\"", x, y);
-    sb_printf(b, "%s>", extra);
+    fcs_sb_printf(b,
+                  "<text class=\"%s\" x=\"%.2f\" y=\"%.2f\" font-size=\"%.1f\" text-anchor=\"%s\"",
+                  cls, x, y, size, anchor[ha]);
+    if (vertical) fcs_sb_printf(b, " transform=\"rotate(-90 %.2f %.2f)\"", x, y);
+    fcs_sb_printf(b, "%s>", extra);
     sb_xml(b, s);
     if (sup) {
-        sb_puts(b, "<tspan dy=\"-0.45em\" font-size=\"75%\">");
+        fcs_sb_puts(b, "<tspan dy=\"-0.45em\" font-size=\"75%\">");
         sb_xml(b, sup);
-        sb_puts(b, "</tspan>");
+        fcs_sb_puts(b, "</tspan>");
     }
-    sb_puts(b, "</text>\n");
+    fcs_sb_puts(b, "</text>\n");
 }
 
 static void svg_text(painter *pt, double x, double y, const char *s, const char *sup, double size,
                      int ha, int vertical, int halo, const char *cls)
 {
-    sbuf *b = svg_buf(pt);
+    fcs_sbuf *b = svg_buf(pt);
     /* The halo is a separate element below the text (paint-order is not
      * understood everywhere). */
     if (halo)
@@ -1539,14 +1481,14 @@ static void svg_png_image(painter *pt, const fcs_png_image *img, double x, doubl
         pt->failed = 1;
         return;
     }
-    sbuf *b = svg_buf(pt);
-    sb_printf(b,
-              "<image class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
-              "preserveAspectRatio=\"none\" image-rendering=\"optimizeSpeed\" "
-              "style=\"image-rendering:pixelated\" xlink:href=\"data:image/png;base64,",
-              cls, x, y, w, h);
+    fcs_sbuf *b = svg_buf(pt);
+    fcs_sb_printf(b,
+                  "<image class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+                  "preserveAspectRatio=\"none\" image-rendering=\"optimizeSpeed\" "
+                  "style=\"image-rendering:pixelated\" xlink:href=\"data:image/png;base64,",
+                  cls, x, y, w, h);
     sb_base64(b, png, len);
-    sb_puts(b, "\"/>\n");
+    fcs_sb_puts(b, "\"/>\n");
     free(png);
 }
 
@@ -1578,20 +1520,20 @@ static void svg_colorbar(painter *pt, const fcs_plot *p, double x, double y, dou
 static void svg_histogram(painter *pt, const fcs_plot *p, double ymax, double x, double y, double w,
                           double h)
 {
-    sbuf *b = svg_buf(pt);
+    fcs_sbuf *b = svg_buf(pt);
     size_t n = p->h->nx;
     uint8_t rgb[3];
     fcs_density_color(90, rgb);
-    sb_printf(b,
-              "<path class=\"histogram\" fill=\"#%02x%02x%02x\" fill-opacity=\"0.75\" "
-              "stroke=\"#%02x%02x%02x\" stroke-width=\"1\" d=\"M%.2f %.2f",
-              rgb[0], rgb[1], rgb[2], rgb[0] / 2, rgb[1] / 2, rgb[2] / 2, x, y + h);
+    fcs_sb_printf(b,
+                  "<path class=\"histogram\" fill=\"#%02x%02x%02x\" fill-opacity=\"0.75\" "
+                  "stroke=\"#%02x%02x%02x\" stroke-width=\"1\" d=\"M%.2f %.2f",
+                  rgb[0], rgb[1], rgb[2], rgb[0] / 2, rgb[1] / 2, rgb[2] / 2, x, y + h);
     for (size_t i = 0; i < n; i++) {
         double yy = y + h - h * (double)p->h->counts[i] / ymax;
-        sb_printf(b, " L%.2f %.2f L%.2f %.2f", x + w * (double)i / (double)n, yy,
-                  x + w * (double)(i + 1) / (double)n, yy);
+        fcs_sb_printf(b, " L%.2f %.2f L%.2f %.2f", x + w * (double)i / (double)n, yy,
+                      x + w * (double)(i + 1) / (double)n, yy);
     }
-    sb_printf(b, " L%.2f %.2f Z\"/>\n", x + w, y + h);
+    fcs_sb_printf(b, " L%.2f %.2f Z\"/>\n", x + w, y + h);
 }
 
 int fcs_plot_svg(fcs_plot *p, char **out, size_t *len)
@@ -1599,11 +1541,11 @@ int fcs_plot_svg(fcs_plot *p, char **out, size_t *len)
     if (!p || !out || !len) return FCS_EINVAL;
     *out = NULL;
     *len = 0;
-    sbuf b = {NULL, 0, 0, 0};
+    fcs_sbuf b = FCS_SBUF_INIT;
     svg_painter sp = {{svg_rect, svg_frame, svg_line, svg_text, svg_text_width, svg_density,
                        svg_histogram, svg_colorbar, 0},
                       &b};
-    sb_printf(
+    fcs_sb_printf(
         &b,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" "
@@ -1611,18 +1553,18 @@ int fcs_plot_svg(fcs_plot *p, char **out, size_t *len)
         "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
         p->o.width, p->o.height, p->o.width, p->o.height);
     if (p->title) {
-        sb_puts(&b, "<title>");
+        fcs_sb_puts(&b, "<title>");
         sb_xml(&b, p->title);
-        sb_puts(&b, "</title>\n");
+        fcs_sb_puts(&b, "</title>\n");
     }
     layout L;
     plot_layout(p, &L);
-    sb_printf(&b,
-              "<defs><clipPath id=\"plot-area\"><rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
-              "height=\"%.2f\"/></clipPath></defs>\n",
-              L.x, L.y, L.w, L.h);
+    fcs_sb_printf(&b,
+                  "<defs><clipPath id=\"plot-area\"><rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
+                  "height=\"%.2f\"/></clipPath></defs>\n",
+                  L.x, L.y, L.w, L.h);
     draw_plot(&sp.base, p);
-    sb_puts(&b, "</svg>\n");
+    fcs_sb_puts(&b, "</svg>\n");
     if (b.nomem || sp.base.failed) {
         free(b.s);
         return perr(p, FCS_ENOMEM, "plot: out of memory while writing SVG");
@@ -1656,12 +1598,18 @@ static void blend(raster *r, int x, int y, uint32_t rgb, double a, int clip)
 
 static int px_round(double v) { return (int)lround(v); }
 
+/* Clamp the pixel box [x0, x1) x [y0, y1) to the raster. */
+static void clip_box(const raster *r, int *x0, int *y0, int *x1, int *y1)
+{
+    if (*x0 < 0) *x0 = 0;
+    if (*y0 < 0) *y0 = 0;
+    if (*x1 > r->w) *x1 = r->w;
+    if (*y1 > r->h) *y1 = r->h;
+}
+
 static void fill_px(raster *r, int x0, int y0, int x1, int y1, uint32_t rgb)
 {
-    if (x0 < 0) x0 = 0;
-    if (y0 < 0) y0 = 0;
-    if (x1 > r->w) x1 = r->w;
-    if (y1 > r->h) y1 = r->h;
+    clip_box(r, &x0, &y0, &x1, &y1);
     for (int y = y0; y < y1; y++)
         for (int x = x0; x < x1; x++) {
             uint8_t *px = r->rgb + 3 * ((size_t)y * (size_t)r->w + (size_t)x);
@@ -1684,10 +1632,7 @@ static void ras_segment(raster *r, double ax, double ay, double bx, double by, d
     double hw = wd / 2, dx = bx - ax, dy = by - ay, l2 = dx * dx + dy * dy;
     int x0 = (int)floor(fmin(ax, bx) - hw - 1), x1 = (int)ceil(fmax(ax, bx) + hw + 1);
     int y0 = (int)floor(fmin(ay, by) - hw - 1), y1 = (int)ceil(fmax(ay, by) + hw + 1);
-    if (x0 < 0) x0 = 0;
-    if (y0 < 0) y0 = 0;
-    if (x1 > r->w) x1 = r->w;
-    if (y1 > r->h) y1 = r->h;
+    clip_box(r, &x0, &y0, &x1, &y1);
     for (int y = y0; y < y1; y++)
         for (int x = x0; x < x1; x++) {
             double px = x + 0.5 - ax, py = y + 0.5 - ay;

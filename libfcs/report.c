@@ -19,6 +19,7 @@
 #include "fcs/report.h"
 #include "gate_internal.h"
 #include "internal.h"
+#include "growbuf.h"
 
 /* ======================================================================
  * Shared with fcs-plot: gates on a plot, default axis ranges
@@ -212,66 +213,8 @@ int fcs_report_axis_range(const fcs_param *param, const fcs_plot_scale *s, doubl
 }
 
 /* ======================================================================
- * A growing string
+ * Text as HTML
  * ====================================================================== */
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int nomem;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *p, size_t n)
-{
-    if (b->nomem) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + n + 1) {
-            if (nc > SIZE_MAX / 2) {
-                b->nomem = 1;
-                return;
-            }
-            nc *= 2;
-        }
-        char *q = realloc(b->s, nc);
-        if (!q) {
-            b->nomem = 1;
-            return;
-        }
-        b->s = q;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *p) { sb_put(b, p, strlen(p)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) FCS_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->nomem = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_put(b, big, (size_t)n);
-    free(big);
-}
 
 /* Length of the valid UTF-8 sequence at p (1..4), 0 when it is not one
  * (bad lead or continuation byte, overlong form, surrogate, > U+10FFFF). */
@@ -298,30 +241,30 @@ static size_t utf8_len(const unsigned char *p, uint32_t *cp)
     return n;
 }
 
-static void sb_codepoint(sbuf *b, uint32_t v)
+static void sb_codepoint(fcs_sbuf *b, uint32_t v)
 {
     char u[4];
     if (v < 0x80) {
         u[0] = (char)v;
-        sb_put(b, u, 1);
+        fcs_sb_put(b, u, 1);
     } else if (v < 0x800) {
         u[0] = (char)(0xc0 | v >> 6), u[1] = (char)(0x80 | (v & 0x3f));
-        sb_put(b, u, 2);
+        fcs_sb_put(b, u, 2);
     } else if (v < 0x10000) {
         u[0] = (char)(0xe0 | v >> 12), u[1] = (char)(0x80 | ((v >> 6) & 0x3f));
         u[2] = (char)(0x80 | (v & 0x3f));
-        sb_put(b, u, 3);
+        fcs_sb_put(b, u, 3);
     } else {
         u[0] = (char)(0xf0 | v >> 18), u[1] = (char)(0x80 | ((v >> 12) & 0x3f));
         u[2] = (char)(0x80 | ((v >> 6) & 0x3f)), u[3] = (char)(0x80 | (v & 0x3f));
-        sb_put(b, u, 4);
+        fcs_sb_put(b, u, 4);
     }
 }
 
 /* Text for element content or a quoted attribute: markup characters as
  * entities; bytes that are not UTF-8 read as Latin-1 (FCS text is often
  * Latin-1); control characters, which XML forbids, as U+FFFD. */
-static void sb_text(sbuf *b, const char *s)
+static void sb_text(fcs_sbuf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     while (*p) {
@@ -330,29 +273,17 @@ static void sb_text(sbuf *b, const char *s)
         if (n == 0) cp = *p, n = 1; /* Latin-1 */
         p += n;
         switch (cp) {
-        case '&': sb_puts(b, "&amp;"); continue;
-        case '<': sb_puts(b, "&lt;"); continue;
-        case '>': sb_puts(b, "&gt;"); continue;
-        case '"': sb_puts(b, "&quot;"); continue;
-        case '\'': sb_puts(b, "&#39;"); continue;
+        case '&': fcs_sb_puts(b, "&amp;"); continue;
+        case '<': fcs_sb_puts(b, "&lt;"); continue;
+        case '>': fcs_sb_puts(b, "&gt;"); continue;
+        case '"': fcs_sb_puts(b, "&quot;"); continue;
+        case '\'': fcs_sb_puts(b, "&#39;"); continue;
         default: break;
         }
         int control = (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') ||
                       (cp >= 0x7f && cp <= 0x9f) || cp == 0xfffe || cp == 0xffff;
         sb_codepoint(b, control ? 0xfffd : cp);
     }
-}
-
-static char *sb_take(sbuf *b)
-{
-    if (b->nomem) {
-        free(b->s);
-        b->s = NULL;
-    }
-    char *s = b->s;
-    b->s = NULL;
-    b->len = b->cap = 0;
-    return s;
 }
 
 /* ======================================================================
@@ -584,20 +515,6 @@ typedef struct work {
     size_t n_cache;
 } work;
 
-static int grow_n(void **buf, size_t *cap, size_t need, size_t el)
-{
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 8;
-    while (nc < need) nc *= 2;
-    uint64_t bytes;
-    if (fcs_mul_ok(nc, el, &bytes) || bytes > SIZE_MAX) return -1;
-    void *p = realloc(*buf, (size_t)bytes);
-    if (!p) return -1;
-    *buf = p;
-    *cap = nc;
-    return 0;
-}
-
 static void work_free(work *w)
 {
     for (size_t i = 0; i < w->n_panels; i++) {
@@ -710,7 +627,7 @@ static int place_gate(work *w, size_t gi, long parent, size_t a, size_t b)
         }
     }
     if (!pn) {
-        if (grow_n((void **)&w->panels, &w->cap_panels, w->n_panels + 1, sizeof *w->panels))
+        if (fcs_grow((void **)&w->panels, &w->cap_panels, w->n_panels + 1, sizeof *w->panels))
             return nomem(w);
         pn = &w->panels[w->n_panels++];
         memset(pn, 0, sizeof *pn);
@@ -721,7 +638,7 @@ static int place_gate(work *w, size_t gi, long parent, size_t a, size_t b)
         pn->src[0] = sa;
         if (n_axes == 2) pn->src[1] = sb;
     }
-    if (grow_n((void **)&pn->g, &pn->cap_g, pn->n_g + 1, sizeof *pn->g)) return nomem(w);
+    if (fcs_grow((void **)&pn->g, &pn->cap_g, pn->n_g + 1, sizeof *pn->g)) return nomem(w);
     pn->g[pn->n_g].gate = gi;
     pn->g[pn->n_g].dims[0] = dims[0];
     pn->g[pn->n_g].dims[1] = dims[1];
@@ -912,7 +829,7 @@ static int setup_panel(work *w, panel *pn)
             if (v && *v && !strchr(v, ';') && fcs_transform_parse(v, &pn->applied[a], &e))
                 pn->applied[a] = NULL;
         }
-        long param;
+        long param = -1; /* stays so if axis_title finds no gate */
         axis_title(w, pn, a, &param);
         ax[a].title = pn->title[a];
         ax[a].scale.applied = pn->applied[a];
@@ -1054,7 +971,7 @@ static char *embed_svg(const char *svg, const char *prefix)
             snprintf(ids[n_ids++], sizeof ids[0], "%.*s", (int)(e - v), v);
     }
     static const char *const refs[3][2] = {{"id=\"", "\""}, {"url(#", ")"}, {"href=\"#", "\""}};
-    sbuf b = {NULL, 0, 0, 0};
+    fcs_sbuf b = FCS_SBUF_INIT;
     while (*p) {
         size_t hit = 0;
         for (int r = 0; r < 3 && !hit; r++) {
@@ -1063,9 +980,9 @@ static char *embed_svg(const char *svg, const char *prefix)
             for (size_t k = 0; k < n_ids && !hit; k++) {
                 size_t li = strlen(ids[k]), le = strlen(refs[r][1]);
                 if (strncmp(p + lo, ids[k], li) == 0 && strncmp(p + lo + li, refs[r][1], le) == 0) {
-                    sb_put(&b, p, lo);
-                    sb_printf(&b, "%s-%s", prefix, ids[k]);
-                    sb_puts(&b, refs[r][1]);
+                    fcs_sb_put(&b, p, lo);
+                    fcs_sb_printf(&b, "%s-%s", prefix, ids[k]);
+                    fcs_sb_puts(&b, refs[r][1]);
                     hit = lo + li + le;
                 }
             }
@@ -1076,10 +993,10 @@ static char *embed_svg(const char *svg, const char *prefix)
         }
         const char *next = p + 1;
         while (*next && *next != 'i' && *next != 'u' && *next != 'h') next++;
-        sb_put(&b, p, (size_t)(next - p));
+        fcs_sb_put(&b, p, (size_t)(next - p));
         p = next;
     }
-    return sb_take(&b);
+    return fcs_sb_take(&b);
 }
 
 static const char *pop_label(const work *w, long p)
@@ -1090,48 +1007,48 @@ static const char *pop_label(const work *w, long p)
 /* The caption: plotted population, gates, and what a panel does not show. */
 static char *panel_caption(work *w, const panel *pn, const char *failed)
 {
-    sbuf b = {NULL, 0, 0, 0};
-    sb_puts(&b, "<b>");
+    fcs_sbuf b = FCS_SBUF_INIT;
+    fcs_sb_puts(&b, "<b>");
     sb_text(&b, pop_label(w, pn->parent));
-    sb_puts(&b, "</b>: ");
+    fcs_sb_puts(&b, "</b>: ");
     for (size_t k = 0; k < pn->n_g; k++) {
         fcs_gate_info in;
         if (fcs_strategy_gate(w->as, pn->g[k].gate, &in) != FCS_OK) continue;
-        if (k) sb_puts(&b, ", ");
+        if (k) fcs_sb_puts(&b, ", ");
         sb_text(&b, in.id);
         size_t nd = info_n_dims(&in), shown = (size_t)pn->n_axes;
         if (nd > shown) {
             size_t first = pn->g[k].dims[0] < pn->g[k].dims[1] || pn->n_axes == 1
                                ? pn->g[k].dims[0]
                                : pn->g[k].dims[1];
-            sb_printf(&b, " (%zu-D %s, dimension%s %zu", nd,
-                      in.type == FCS_GATE_QUADRANT    ? "quadrant gate"
-                      : in.type == FCS_GATE_ELLIPSOID ? "ellipsoid, projection on"
-                                                      : "rectangle",
-                      shown == 2 ? "s" : "", first + 1);
-            if (shown == 2) sb_printf(&b, "-%zu", first + 2);
-            sb_puts(&b, " shown)");
+            fcs_sb_printf(&b, " (%zu-D %s, dimension%s %zu", nd,
+                          in.type == FCS_GATE_QUADRANT    ? "quadrant gate"
+                          : in.type == FCS_GATE_ELLIPSOID ? "ellipsoid, projection on"
+                                                          : "rectangle",
+                          shown == 2 ? "s" : "", first + 1);
+            if (shown == 2) fcs_sb_printf(&b, "-%zu", first + 2);
+            fcs_sb_puts(&b, " shown)");
         }
     }
     if (failed) {
-        sb_puts(&b, " <span class=\"not-drawn\">(not drawn: ");
+        fcs_sb_puts(&b, " <span class=\"not-drawn\">(not drawn: ");
         sb_text(&b, failed);
-        sb_puts(&b, ")</span>");
+        fcs_sb_puts(&b, ")</span>");
     }
-    return sb_take(&b);
+    return fcs_sb_take(&b);
 }
 
 static char *panel_gate_ids(work *w, const panel *pn)
 {
-    sbuf b = {NULL, 0, 0, 0};
-    sb_puts(&b, "");
+    fcs_sbuf b = FCS_SBUF_INIT;
+    fcs_sb_puts(&b, "");
     for (size_t k = 0; k < pn->n_g; k++) {
         fcs_gate_info in;
         if (fcs_strategy_gate(w->as, pn->g[k].gate, &in) != FCS_OK) continue;
-        if (k) sb_puts(&b, " ");
-        sb_puts(&b, in.id);
+        if (k) fcs_sb_puts(&b, " ");
+        fcs_sb_puts(&b, in.id);
     }
-    return sb_take(&b);
+    return fcs_sb_take(&b);
 }
 
 /* Draw the gates (labels from the statistics), title, render, embed. */
@@ -1241,12 +1158,12 @@ static int describe_file(work *w, sample *smp)
         if (!(smp->warn[i] = fcs_strdup(fcs_warning(w->r, i)))) bad = 1;
         smp->n_warn = i + 1;
     }
-    sbuf b = {NULL, 0, 0, 0};
+    fcs_sbuf b = FCS_SBUF_INIT;
     sb_text(&b, fcs_version(w->r));
-    sb_printf(&b, " &#183; data set %zu of %zu &#183; %lld events &#183; %zu parameters",
-              fcs_dataset_index(w->r) + 1, fcs_n_datasets(w->r), (long long)fcs_n_events(w->r),
-              fcs_n_params(w->r));
-    if (!(smp->info = sb_take(&b)) || bad) return nomem(w);
+    fcs_sb_printf(&b, " &#183; data set %zu of %zu &#183; %lld events &#183; %zu parameters",
+                  fcs_dataset_index(w->r) + 1, fcs_n_datasets(w->r), (long long)fcs_n_events(w->r),
+                  fcs_n_params(w->r));
+    if (!(smp->info = fcs_sb_take(&b)) || bad) return nomem(w);
     return FCS_OK;
 }
 
@@ -1256,7 +1173,7 @@ int fcs_report_add_sample(fcs_report *rep, fcs_reader *r, const char *name)
     rep->errmsg[0] = '\0';
     if (!r) return rerr(rep, FCS_EINVAL, "fcs_report_add_sample: no reader");
     if (!name || strcmp(name, "-") == 0) name = "<stdin>";
-    if (grow_n((void **)&rep->samples, &rep->cap_samples, rep->n_samples + 1, sizeof(sample)))
+    if (fcs_grow((void **)&rep->samples, &rep->cap_samples, rep->n_samples + 1, sizeof(sample)))
         return rerr(rep, FCS_ENOMEM, "%s: out of memory", name);
     work w;
     sample smp;
@@ -1315,19 +1232,19 @@ static const char CSS[] =
     "footer{color:#6b7680;font-size:12px;margin-top:20px}"
     "a{color:#1f5fa8}";
 
-static void put_num(sbuf *b, double v, const char *fmt)
+static void put_num(fcs_sbuf *b, double v, const char *fmt)
 {
     if (isnan(v))
-        sb_puts(b, "NA");
+        fcs_sb_puts(b, "NA");
     else
-        sb_printf(b, fmt, v);
+        fcs_sb_printf(b, fmt, v);
 }
 
-static void td_num(sbuf *b, const char *cls, double v, const char *fmt)
+static void td_num(fcs_sbuf *b, const char *cls, double v, const char *fmt)
 {
-    sb_printf(b, "<td class=\"num %s\">", cls);
+    fcs_sb_printf(b, "<td class=\"num %s\">", cls);
     put_num(b, v, fmt);
-    sb_puts(b, "</td>");
+    fcs_sb_puts(b, "</td>");
 }
 
 static const char *pop_name(const fcs_stats *st, size_t i)
@@ -1335,190 +1252,191 @@ static const char *pop_name(const fcs_stats *st, size_t i)
     return i == 0 ? "All events" : fcs_stats_population_name(st, i);
 }
 
-static void stats_table(sbuf *b, const sample *smp)
+static void stats_table(fcs_sbuf *b, const sample *smp)
 {
     const fcs_stats *st = smp->st;
     fcs_stat_spec pp = {FCS_STAT_PCT_PARENT, 0}, pt = {FCS_STAT_PCT_TOTAL, 0},
                   cu = {FCS_STAT_CELLS_PER_UL, 0};
-    sb_puts(b, "<table class=\"stats\"><thead><tr><th>Population</th><th class=\"num\">Count"
-               "</th><th class=\"num\">% parent</th><th class=\"num\">% total</th>");
-    if (smp->beads) sb_puts(b, "<th class=\"num\">cells/&#181;L</th>");
-    sb_puts(b, "</tr></thead><tbody>\n");
+    fcs_sb_puts(b, "<table class=\"stats\"><thead><tr><th>Population</th><th class=\"num\">Count"
+                   "</th><th class=\"num\">% parent</th><th class=\"num\">% total</th>");
+    if (smp->beads) fcs_sb_puts(b, "<th class=\"num\">cells/&#181;L</th>");
+    fcs_sb_puts(b, "</tr></thead><tbody>\n");
     for (size_t i = 0; i < fcs_stats_n_populations(st); i++) {
-        sb_puts(b, "<tr data-population=\"");
+        fcs_sb_puts(b, "<tr data-population=\"");
         sb_text(b, fcs_stats_population_path(st, i));
-        sb_printf(b, "\"><td class=\"pop\" style=\"padding-left:%dpx\" title=\"",
-                  8 + 14 * fcs_stats_population_depth(st, i));
+        fcs_sb_printf(b, "\"><td class=\"pop\" style=\"padding-left:%dpx\" title=\"",
+                      8 + 14 * fcs_stats_population_depth(st, i));
         sb_text(b, fcs_stats_population_path(st, i));
-        sb_puts(b, "\">");
+        fcs_sb_puts(b, "\">");
         sb_text(b, pop_name(st, i));
-        sb_puts(b, "</td>");
+        fcs_sb_puts(b, "</td>");
         td_num(b, "count", (double)fcs_stats_count(st, i), "%.0f");
         td_num(b, "pct-parent", fcs_stats_value(st, i, 0, &pp), "%.2f");
         td_num(b, "pct-total", fcs_stats_value(st, i, 0, &pt), "%.2f");
         if (smp->beads) td_num(b, "cells-per-ul", fcs_stats_value(st, i, 0, &cu), "%.1f");
-        sb_puts(b, "</tr>\n");
+        fcs_sb_puts(b, "</tr>\n");
     }
-    sb_puts(b, "</tbody></table>\n");
+    fcs_sb_puts(b, "</tbody></table>\n");
 }
 
-static void bead_line(sbuf *b, const fcs_report *rep, const sample *smp)
+static void bead_line(fcs_sbuf *b, const fcs_report *rep, const sample *smp)
 {
     if (!smp->beads) return;
     int k = fcs_stats_bead_population(smp->st);
     int64_t n = k >= 0 ? fcs_stats_count(smp->st, (size_t)k) : 0;
-    sb_puts(b, "<p class=\"beads\">Counting beads ");
+    fcs_sb_puts(b, "<p class=\"beads\">Counting beads ");
     sb_text(b, rep->bead_pop);
-    sb_printf(b, ": %lld events", (long long)n);
+    fcs_sb_printf(b, ": %lld events", (long long)n);
     if (smp->lot.lot[0]) {
-        sb_puts(b, ", lot ");
+        fcs_sb_puts(b, ", lot ");
         sb_text(b, smp->lot.lot);
     }
-    sb_printf(b, ", %.10g beads per test in %.10g &#181;L", smp->lot.beads_per_test,
-              smp->lot.volume_ul);
+    fcs_sb_printf(b, ", %.10g beads per test in %.10g &#181;L", smp->lot.beads_per_test,
+                  smp->lot.volume_ul);
     double e = fcs_absolute_rel_error(n);
     if (!isnan(e))
-        sb_printf(b, " (Poisson error of cells/&#181;L from the beads: %.1f%%)", 100 * e);
-    sb_puts(b, "</p>\n");
+        fcs_sb_printf(b, " (Poisson error of cells/&#181;L from the beads: %.1f%%)", 100 * e);
+    fcs_sb_puts(b, "</p>\n");
 }
 
-static void keywords_table(sbuf *b, const sample *smp)
+static void keywords_table(fcs_sbuf *b, const sample *smp)
 {
-    sb_puts(b, "<table class=\"keywords\"><thead><tr><th>Keyword</th><th>Value</th></tr></thead>"
-               "<tbody>\n");
+    fcs_sb_puts(b,
+                "<table class=\"keywords\"><thead><tr><th>Keyword</th><th>Value</th></tr></thead>"
+                "<tbody>\n");
     for (size_t i = 0; i < smp->n_kw; i++) {
-        sb_puts(b, "<tr><td>");
+        fcs_sb_puts(b, "<tr><td>");
         sb_text(b, smp->kw[i].name);
-        sb_puts(b, "</td><td class=\"v\">");
+        fcs_sb_puts(b, "</td><td class=\"v\">");
         sb_text(b, smp->kw[i].value);
-        sb_puts(b, "</td></tr>\n");
+        fcs_sb_puts(b, "</td></tr>\n");
     }
-    sb_puts(b, "</tbody></table>\n");
+    fcs_sb_puts(b, "</tbody></table>\n");
 }
 
-static void warnings_list(sbuf *b, const sample *smp)
+static void warnings_list(fcs_sbuf *b, const sample *smp)
 {
     if (!smp->n_warn) {
-        sb_puts(b, "<p class=\"no-warnings\">None: the file needed no repair.</p>\n");
+        fcs_sb_puts(b, "<p class=\"no-warnings\">None: the file needed no repair.</p>\n");
         return;
     }
-    sb_puts(b, "<ul class=\"warnings\">\n");
+    fcs_sb_puts(b, "<ul class=\"warnings\">\n");
     for (size_t i = 0; i < smp->n_warn; i++) {
-        sb_puts(b, "<li class=\"warning\">");
+        fcs_sb_puts(b, "<li class=\"warning\">");
         sb_text(b, smp->warn[i]);
-        sb_puts(b, "</li>\n");
+        fcs_sb_puts(b, "</li>\n");
     }
-    sb_puts(b, "</ul>\n");
+    fcs_sb_puts(b, "</ul>\n");
 }
 
-static void sample_section(sbuf *b, const fcs_report *rep, size_t k)
+static void sample_section(fcs_sbuf *b, const fcs_report *rep, size_t k)
 {
     const sample *smp = &rep->samples[k];
-    sb_printf(b, "<section class=\"sample\" id=\"sample-%zu\" data-file=\"", k + 1);
+    fcs_sb_printf(b, "<section class=\"sample\" id=\"sample-%zu\" data-file=\"", k + 1);
     sb_text(b, smp->name);
-    sb_puts(b, "\">\n<h2>");
+    fcs_sb_puts(b, "\">\n<h2>");
     sb_text(b, smp->name);
-    sb_printf(b, "</h2>\n<p class=\"meta\">%s</p>\n", smp->info);
+    fcs_sb_printf(b, "</h2>\n<p class=\"meta\">%s</p>\n", smp->info);
     bead_line(b, rep, smp);
-    sb_puts(b, "<div class=\"cols\"><div><h3>Populations</h3>\n");
+    fcs_sb_puts(b, "<div class=\"cols\"><div><h3>Populations</h3>\n");
     stats_table(b, smp);
-    sb_puts(b, "</div><div><h3>Keywords</h3>\n");
+    fcs_sb_puts(b, "</div><div><h3>Keywords</h3>\n");
     keywords_table(b, smp);
-    sb_puts(b, "<h3>Reader warnings</h3>\n");
+    fcs_sb_puts(b, "<h3>Reader warnings</h3>\n");
     warnings_list(b, smp);
-    sb_puts(b, "</div></div>\n<h3>Gating hierarchy</h3>\n<div class=\"panels\">\n");
+    fcs_sb_puts(b, "</div></div>\n<h3>Gating hierarchy</h3>\n<div class=\"panels\">\n");
     for (size_t i = 0; i < smp->n_panels; i++) {
         const rpanel *p = &smp->panels[i];
-        sb_puts(b, "<figure class=\"panel\" data-parent=\"");
+        fcs_sb_puts(b, "<figure class=\"panel\" data-parent=\"");
         sb_text(b, p->parent);
-        sb_puts(b, "\" data-gates=\"");
+        fcs_sb_puts(b, "\" data-gates=\"");
         sb_text(b, p->gates);
-        sb_puts(b, "\">\n");
-        sb_puts(b, p->svg);
-        sb_printf(b, "<figcaption>%s</figcaption></figure>\n", p->caption);
+        fcs_sb_puts(b, "\">\n");
+        fcs_sb_puts(b, p->svg);
+        fcs_sb_printf(b, "<figcaption>%s</figcaption></figure>\n", p->caption);
     }
-    sb_puts(b, "</div>\n</section>\n");
+    fcs_sb_puts(b, "</div>\n</section>\n");
 }
 
 /* Samples x populations: % of parent, count, cells/uL. */
-static void cohort_table(sbuf *b, const fcs_report *rep)
+static void cohort_table(fcs_sbuf *b, const fcs_report *rep)
 {
     const fcs_stats *first = rep->samples[0].st;
     fcs_stat_spec pp = {FCS_STAT_PCT_PARENT, 0}, cu = {FCS_STAT_CELLS_PER_UL, 0};
-    sb_puts(b, "<h2>Cohort</h2>\n<table class=\"cohort\"><thead><tr><th>Population</th>");
+    fcs_sb_puts(b, "<h2>Cohort</h2>\n<table class=\"cohort\"><thead><tr><th>Population</th>");
     for (size_t k = 0; k < rep->n_samples; k++) {
         /* the file name without its folder keeps the columns narrow */
         const char *name = rep->samples[k].name, *slash = strrchr(name, '/');
-        sb_printf(b, "<th class=\"num\"><a href=\"#sample-%zu\" title=\"", k + 1);
+        fcs_sb_printf(b, "<th class=\"num\"><a href=\"#sample-%zu\" title=\"", k + 1);
         sb_text(b, name);
-        sb_puts(b, "\">");
+        fcs_sb_puts(b, "\">");
         sb_text(b, slash && slash[1] ? slash + 1 : name);
-        sb_puts(b, "</a></th>");
+        fcs_sb_puts(b, "</a></th>");
     }
-    sb_puts(b, "</tr></thead><tbody>\n");
+    fcs_sb_puts(b, "</tr></thead><tbody>\n");
     for (size_t i = 0; i < fcs_stats_n_populations(first); i++) {
         const char *path = fcs_stats_population_path(first, i);
-        sb_puts(b, "<tr data-population=\"");
+        fcs_sb_puts(b, "<tr data-population=\"");
         sb_text(b, path);
-        sb_printf(b, "\"><td style=\"padding-left:%dpx\" title=\"",
-                  8 + 14 * fcs_stats_population_depth(first, i));
+        fcs_sb_printf(b, "\"><td style=\"padding-left:%dpx\" title=\"",
+                      8 + 14 * fcs_stats_population_depth(first, i));
         sb_text(b, path);
-        sb_puts(b, "\">");
+        fcs_sb_puts(b, "\">");
         sb_text(b, pop_name(first, i));
-        sb_puts(b, "</td>");
+        fcs_sb_puts(b, "</td>");
         for (size_t k = 0; k < rep->n_samples; k++) {
             const sample *smp = &rep->samples[k];
             int j = fcs_stats_find_population(smp->st, path);
-            sb_puts(b, "<td class=\"num\">");
+            fcs_sb_puts(b, "<td class=\"num\">");
             if (j < 0) {
-                sb_puts(b, "&#8212;</td>");
+                fcs_sb_puts(b, "&#8212;</td>");
                 continue;
             }
             if (i == 0)
-                sb_puts(b, "<b>100%</b>");
+                fcs_sb_puts(b, "<b>100%</b>");
             else {
-                sb_puts(b, "<b>");
+                fcs_sb_puts(b, "<b>");
                 put_num(b, fcs_stats_value(smp->st, (size_t)j, 0, &pp), "%.2f%%");
-                sb_puts(b, "</b>");
+                fcs_sb_puts(b, "</b>");
             }
-            sb_printf(b, "<br/><small>%lld", (long long)fcs_stats_count(smp->st, (size_t)j));
+            fcs_sb_printf(b, "<br/><small>%lld", (long long)fcs_stats_count(smp->st, (size_t)j));
             if (smp->beads) {
-                sb_puts(b, " &#183; ");
+                fcs_sb_puts(b, " &#183; ");
                 put_num(b, fcs_stats_value(smp->st, (size_t)j, 0, &cu), "%.1f");
-                sb_puts(b, "/&#181;L");
+                fcs_sb_puts(b, "/&#181;L");
             }
-            sb_puts(b, "</small></td>");
+            fcs_sb_puts(b, "</small></td>");
         }
-        sb_puts(b, "</tr>\n");
+        fcs_sb_puts(b, "</tr>\n");
     }
-    sb_puts(b, "</tbody></table>\n");
+    fcs_sb_puts(b, "</tbody></table>\n");
 }
 
-static void page_head(sbuf *b, const fcs_report *rep, const char *title)
+static void page_head(fcs_sbuf *b, const fcs_report *rep, const char *title)
 {
-    sb_puts(b, "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n"
-               "<head>\n<meta charset=\"utf-8\"/>\n"
-               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
-               "<meta name=\"generator\" content=\"libfcs ");
+    fcs_sb_puts(b, "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n"
+                   "<head>\n<meta charset=\"utf-8\"/>\n"
+                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
+                   "<meta name=\"generator\" content=\"libfcs ");
     sb_text(b, fcs_lib_version());
-    sb_puts(b, "\"/>\n<title>");
+    fcs_sb_puts(b, "\"/>\n<title>");
     sb_text(b, title);
-    sb_printf(b, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>", CSS);
+    fcs_sb_printf(b, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>", CSS);
     sb_text(b, title);
-    sb_puts(b, "</h1>\n<p class=\"meta\">");
+    fcs_sb_puts(b, "</h1>\n<p class=\"meta\">");
     if (rep->strategy_name) {
-        sb_puts(b, "Gating strategy <b>");
+        fcs_sb_puts(b, "Gating strategy <b>");
         sb_text(b, rep->strategy_name);
-        sb_puts(b, "</b> &#183; ");
+        fcs_sb_puts(b, "</b> &#183; ");
     }
-    sb_printf(b, "%zu population%s &#183; %zu sample%s", fcs_strategy_n_populations(rep->s),
-              fcs_strategy_n_populations(rep->s) == 1 ? "" : "s", rep->n_samples,
-              rep->n_samples == 1 ? "" : "s");
+    fcs_sb_printf(b, "%zu population%s &#183; %zu sample%s", fcs_strategy_n_populations(rep->s),
+                  fcs_strategy_n_populations(rep->s) == 1 ? "" : "s", rep->n_samples,
+                  rep->n_samples == 1 ? "" : "s");
     if (rep->bead_pop) {
-        sb_puts(b, " &#183; counting beads ");
+        fcs_sb_puts(b, " &#183; counting beads ");
         sb_text(b, rep->bead_pop);
     }
-    sb_puts(b, "</p>\n");
+    fcs_sb_puts(b, "</p>\n");
 }
 
 int fcs_report_html(fcs_report *rep, char **out, size_t *len)
@@ -1534,13 +1452,14 @@ int fcs_report_html(fcs_report *rep, char **out, size_t *len)
         snprintf(title, sizeof title, "QC report: %.1000s", rep->samples[0].name);
     else
         snprintf(title, sizeof title, "Cohort of %zu samples", rep->n_samples);
-    sbuf b = {NULL, 0, 0, 0};
+    fcs_sbuf b = FCS_SBUF_INIT;
     page_head(&b, rep, title);
     if (rep->n_samples > 1) cohort_table(&b, rep);
     for (size_t k = 0; k < rep->n_samples; k++) sample_section(&b, rep, k);
-    sb_puts(&b, "<footer>Made by libfcs ");
+    fcs_sb_puts(&b, "<footer>Made by libfcs ");
     sb_text(&b, fcs_lib_version());
-    sb_puts(&b, ". Counts and percentages from the statistics library (as fcs-stats), plots as "
+    fcs_sb_puts(&b,
+                ". Counts and percentages from the statistics library (as fcs-stats), plots as "
                 "fcs-plot draws them, values from the gating engine. The page is self-contained: "
                 "it loads nothing from anywhere.</footer>\n</body>\n</html>\n");
     if (b.nomem) {
@@ -1548,6 +1467,6 @@ int fcs_report_html(fcs_report *rep, char **out, size_t *len)
         return rerr(rep, FCS_ENOMEM, "report: out of memory while writing the page");
     }
     *len = b.len;
-    *out = sb_take(&b);
+    *out = fcs_sb_take(&b);
     return FCS_OK;
 }

@@ -160,6 +160,18 @@ int fcs_cli_common_option(int c)
     }
 }
 
+int fcs_cli_io_option(int c, const char *arg, fcs_cli_io *io, int *rc)
+{
+    *rc = 0;
+    switch (c) {
+    case 'd': *rc = fcs_cli_parse_int(arg, "-d", 0, INT32_MAX, &io->dataset); return 1;
+    case FCS_CLI_OPT_STRICT: io->strict = 1; return 1;
+    case FCS_CLI_OPT_NO_VERSION: io->no_version = 1; return 1;
+    case 'o': io->output = arg; return 1;
+    default: return 0;
+    }
+}
+
 /* ---- errors ------------------------------------------------------------------- */
 
 const char *fcs_cli_input_name(const char *path)
@@ -459,6 +471,14 @@ int fcs_cli_open_dataset(fcs_reader **r, const char *path, const fcs_read_opts *
     return FCS_CLI_EXIT_INPUT;
 }
 
+int fcs_cli_io_open(fcs_reader **r, const char *path, const fcs_cli_io *io)
+{
+    fcs_read_opts ro;
+    fcs_read_opts_init(&ro);
+    ro.strict = io->strict;
+    return fcs_cli_open_dataset(r, path, &ro, io->dataset);
+}
+
 int fcs_cli_read_file(const char *path, size_t max, char **text, size_t *len)
 {
     int is_stdin = strcmp(path, "-") == 0;
@@ -726,6 +746,20 @@ void fcs_cli_out_abort(fcs_cli_out *o)
     memset(o, 0, sizeof *o);
 }
 
+int fcs_cli_out_write_all(const char *path, const void *data, size_t len)
+{
+    fcs_cli_out out;
+    if (fcs_cli_out_open(&out, path)) return FCS_CLI_EXIT_INPUT;
+    fwrite(data, 1, len, out.f);
+    /* (stdout: a write error shows at the flush in fcs_cli_out_commit / fcs_cli_finish.) */
+    if (out.path && ferror(out.f)) {
+        fcs_cli_error(path, "write error: %s", strerror(errno));
+        fcs_cli_out_abort(&out);
+        return FCS_CLI_EXIT_INPUT;
+    }
+    return fcs_cli_out_commit(&out);
+}
+
 /* ---- FCS outputs ---------------------------------------------------------------- */
 
 static const char *output_shown(const char *output)
@@ -955,6 +989,56 @@ int fcs_cli_parse_u64(const char *arg, const char *opt, uint64_t *out)
     if (!(arg[0] >= '0' && arg[0] <= '9') || *end || errno)
         return fcs_cli_usage_error("%s: '%s' is not an unsigned integer", opt, arg);
     *out = v;
+    return 0;
+}
+
+int fcs_cli_parse_size(const char *arg, const char *opt, int64_t min, int64_t max, int64_t *w,
+                       int64_t *h)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(arg, &end, 10), y = x;
+    if (end != arg && *end == 'x') {
+        const char *b = end + 1;
+        y = strtol(b, &end, 10);
+        if (end == b) goto bad;
+    }
+    if (end == arg || *end || errno || x < min || x > max || y < min || y > max) goto bad;
+    *w = x;
+    *h = y;
+    return 0;
+bad:
+    return fcs_cli_usage_error("%s '%s': expected WxH, each %" PRId64 "..%" PRId64, opt, arg, min,
+                               max);
+}
+
+/* ---- operands ------------------------------------------------------------------ */
+
+int fcs_cli_one_input(int n, char **operands, const char **input)
+{
+    if (n > 1) return fcs_cli_usage_error("one input file at a time");
+    if (n == 1) {
+        *input = operands[0];
+        return 0;
+    }
+    /* As samtools: no file and a terminal on stdin is a usage mistake. */
+    if (isatty(STDIN_FILENO)) return fcs_cli_usage_error("no input file");
+    *input = "-";
+    return 0;
+}
+
+int fcs_cli_inputs(int n, char **operands, char ***files, int *n_files)
+{
+    static char dash[] = "-";
+    static char *stdin_only[] = {dash, NULL};
+    if (n == 0) {
+        if (isatty(STDIN_FILENO)) return fcs_cli_usage_error("no input file");
+        *files = stdin_only;
+        *n_files = 1;
+        return 0;
+    }
+    *files = operands;
+    *n_files = n;
     return 0;
 }
 

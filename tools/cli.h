@@ -101,6 +101,26 @@ enum {
 #define FCS_CLI_LONGOPTS_COMMON \
     {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, FCS_CLI_OPT_VERSION}
 
+/** The options of the tools that read one data set and write an FCS stream (fcs-cat,
+ *  fcs-comp, fcs-xform): -d/--dataset N, --strict, --no-version, -o/--output FILE. */
+typedef struct fcs_cli_io {
+    int64_t dataset;    /**< -d: 0-based data set [0] */
+    int strict;         /**< --strict: refuse inputs that need a repair */
+    int no_version;     /**< --no-version: no provenance keywords */
+    const char *output; /**< -o: NULL for stdout */
+} fcs_cli_io;
+
+/** Long option entries for fcs_cli_io (the short ones are "d:o:"). */
+#define FCS_CLI_LONGOPTS_IO                                                                        \
+    {"dataset", required_argument, NULL, 'd'}, {"strict", no_argument, NULL, FCS_CLI_OPT_STRICT}, \
+        {"no-version", no_argument, NULL, FCS_CLI_OPT_NO_VERSION},                                 \
+        {"output", required_argument, NULL, 'o'}
+
+/** For the `default:` branch of the option switch: when c is one of the fcs_cli_io options,
+ *  store it (arg: optarg) and set *rc to 0, or to FCS_CLI_EXIT_USAGE for a bad -d, and return
+ *  1; else return 0 (then call fcs_cli_common_option). */
+int fcs_cli_io_option(int c, const char *arg, fcs_cli_io *io, int *rc);
+
 /* ---- errors ------------------------------------------------------------------- */
 
 /** "NAME: FILE: message" on stderr (FILE NULL: "NAME: message"; FILE "-"
@@ -213,6 +233,9 @@ int fcs_cli_open(fcs_reader **r, const char *path, const fcs_read_opts *ro);
 int fcs_cli_open_dataset(fcs_reader **r, const char *path, const fcs_read_opts *ro,
                          int64_t dataset);
 
+/** fcs_cli_open_dataset with the default read options but io's --strict, and io's -d. */
+int fcs_cli_io_open(fcs_reader **r, const char *path, const fcs_cli_io *io);
+
 /** Read a whole text file (a matrix, gate or strategy file; "-" = stdin) into
  *  a NUL-terminated malloc'd buffer, at most max bytes, noting it as an input.
  *  Returns 0 (*text owned by the caller, *len without the NUL) or prints the
@@ -283,6 +306,11 @@ int fcs_cli_out_commit(fcs_cli_out *o);
 /** Give up: close and remove the temporary file (an existing PATH stays
  *  as it was). Accepts an unopened (zeroed) record. */
 void fcs_cli_out_abort(fcs_cli_out *o);
+
+/** Write a whole document of len bytes to path, as fcs_cli_out_open + fcs_cli_out_commit do
+ *  (a file appears complete or not at all). Returns 0, or prints the error and returns the
+ *  exit code. data stays the caller's. */
+int fcs_cli_out_write_all(const char *path, const void *data, size_t len);
 
 /* ---- provenance ------------------------------------------------------------- */
 
@@ -404,6 +432,25 @@ int fcs_cli_parse_int(const char *arg, const char *opt, int64_t min, int64_t max
 
 /** Parse an unsigned 64-bit decimal (seeds). Same conventions. */
 int fcs_cli_parse_u64(const char *arg, const char *opt, uint64_t *out);
+
+/** Parse an image size for option opt ("--size"): "WxH", or "N" for N x N, each a whole
+ *  decimal in [min, max]. Sets *w and *h only on success. Same conventions. */
+int fcs_cli_parse_size(const char *arg, const char *opt, int64_t min, int64_t max, int64_t *w,
+                       int64_t *h);
+
+/* ---- operands ------------------------------------------------------------------ */
+
+/** The input of a tool that reads one file: the only operand (of the n at operands, usually
+ *  argc - optind and argv + optind), or "-" when there is none and stdin is not a terminal.
+ *  More than one operand, or none with a terminal on stdin, is a usage error (returns
+ *  FCS_CLI_EXIT_USAGE); else 0. */
+int fcs_cli_one_input(int n, char **operands, const char **input);
+
+/** The inputs of a tool that reads several files: the n operands, or the single file "-"
+ *  when there are none and stdin is not a terminal (a usage error with a terminal: returns
+ *  FCS_CLI_EXIT_USAGE); else 0. *files stays valid for the whole run (NULL-terminated when
+ *  it is the "-" list, as argv is). */
+int fcs_cli_inputs(int n, char **operands, char ***files, int *n_files);
 
 /* ---- numbers as text ----------------------------------------------------------- */
 

@@ -16,7 +16,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -41,19 +40,14 @@ static const fcs_cli_tool TOOL = {
 enum { OPT_HEAD = FCS_CLI_OPT_FIRST_TOOL, OPT_SUBSAMPLE, OPT_SEED };
 
 struct cat_opts {
-    int64_t dataset;
+    fcs_cli_io io;     /* -d, --strict, --no-version, -o */
     int64_t head;      /* -1: all */
     int64_t subsample; /* -1: none */
     uint64_t seed;
     int seed_given;
-    int strict;
-    int no_version;
-    const char *output;
     char **files;
     int n_files;
 };
-
-static char *stdin_only[] = {"-", NULL};
 
 static int check_args(struct cat_opts *o)
 {
@@ -66,23 +60,18 @@ static int check_args(struct cat_opts *o)
 
 static int parse(struct cat_opts *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        FCS_CLI_LONGOPTS_COMMON,
-        {"dataset", required_argument, NULL, 'd'},
-        {"head", required_argument, NULL, OPT_HEAD},
-        {"subsample", required_argument, NULL, OPT_SUBSAMPLE},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"strict", no_argument, NULL, FCS_CLI_OPT_STRICT},
-        {"no-version", no_argument, NULL, FCS_CLI_OPT_NO_VERSION},
-        {"output", required_argument, NULL, 'o'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {FCS_CLI_LONGOPTS_COMMON,
+                                             FCS_CLI_LONGOPTS_IO,
+                                             {"head", required_argument, NULL, OPT_HEAD},
+                                             {"subsample", required_argument, NULL, OPT_SUBSAMPLE},
+                                             {"seed", required_argument, NULL, OPT_SEED},
+                                             {NULL, 0, NULL, 0}};
     int c, rc = 0;
     memset(o, 0, sizeof *o);
     o->head = o->subsample = -1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hd:o:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd': rc = fcs_cli_parse_int(optarg, "-d", 0, INT32_MAX, &o->dataset); break;
         case OPT_HEAD: rc = fcs_cli_parse_int(optarg, "--head", 0, INT64_MAX, &o->head); break;
         case OPT_SUBSAMPLE:
             rc = fcs_cli_parse_int(optarg, "--subsample", 0, INT64_MAX, &o->subsample);
@@ -91,20 +80,14 @@ static int parse(struct cat_opts *o, int argc, char **argv)
             rc = fcs_cli_parse_u64(optarg, "--seed", &o->seed);
             o->seed_given = 1;
             break;
-        case FCS_CLI_OPT_STRICT: o->strict = 1; break;
-        case FCS_CLI_OPT_NO_VERSION: o->no_version = 1; break;
-        case 'o': o->output = optarg; break;
-        default: return fcs_cli_common_option(c);
+        default:
+            if (!fcs_cli_io_option(c, optarg, &o->io, &rc)) return fcs_cli_common_option(c);
+            break;
         }
         if (rc) return rc;
     }
-    o->files = argv + optind;
-    o->n_files = argc - optind;
-    if (o->n_files == 0) {
-        if (isatty(STDIN_FILENO)) return fcs_cli_usage_error("no input file");
-        o->files = stdin_only;
-        o->n_files = 1;
-    }
+    rc = fcs_cli_inputs(argc - optind, argv + optind, &o->files, &o->n_files);
+    if (rc) return rc;
     return check_args(o);
 }
 
@@ -118,10 +101,7 @@ struct cat_input {
 
 static int open_input(const struct cat_opts *o, struct cat_input *in)
 {
-    fcs_read_opts ro;
-    fcs_read_opts_init(&ro);
-    ro.strict = o->strict;
-    return fcs_cli_open_dataset(&in->r, in->path, &ro, o->dataset);
+    return fcs_cli_io_open(&in->r, in->path, &o->io);
 }
 
 static const char *param_name(const fcs_param *p, size_t i, char *buf, size_t n)
@@ -475,13 +455,14 @@ static int record_run(fcs_writer *w, const struct cat_opts *o, const struct cat_
     char *sources = join_sources(in, o->n_files);
     int rc = sources ? fcs_writer_set_keyword(w, "LIBFCS_SOURCES", sources) : FCS_ENOMEM;
     free(sources);
-    if (rc == FCS_OK && o->dataset > 0) rc = set_int_keyword(w, "LIBFCS_DATASET", (uint64_t)o->dataset);
+    if (rc == FCS_OK && o->io.dataset > 0)
+        rc = set_int_keyword(w, "LIBFCS_DATASET", (uint64_t)o->io.dataset);
     if (rc == FCS_OK && o->head >= 0) rc = set_int_keyword(w, "LIBFCS_HEAD", (uint64_t)o->head);
     if (rc == FCS_OK && o->subsample >= 0) {
         rc = set_int_keyword(w, "LIBFCS_SUBSAMPLE", (uint64_t)o->subsample);
         if (rc == FCS_OK) rc = set_int_keyword(w, "LIBFCS_SEED", o->seed);
     }
-    if (rc == FCS_OK) rc = fcs_cli_provenance(w, o->no_version);
+    if (rc == FCS_OK) rc = fcs_cli_provenance(w, o->io.no_version);
     return rc;
 }
 
@@ -557,7 +538,7 @@ static int setup_writer(struct cat_run *c, const double *ranges, int64_t n_out)
     const struct cat_input *in = c->in;
     size_t np = c->np, np_out = c->np_out;
     if (fcs_cli_names_init(&c->names, in[0].r)) return fcs_cli_error(NULL, "out of memory");
-    if (fcs_cli_writer_open(&c->w, o->output, np_out)) return FCS_CLI_EXIT_INPUT;
+    if (fcs_cli_writer_open(&c->w, o->io.output, np_out)) return FCS_CLI_EXIT_INPUT;
     int *map = malloc(np_out * sizeof *map);
     int rc = map ? FCS_OK : FCS_ENOMEM;
     for (size_t j = 0; map && j < np_out; j++) map[j] = j < np ? (int)j : -1;
@@ -569,7 +550,7 @@ static int setup_writer(struct cat_run *c, const double *ranges, int64_t n_out)
     if (rc == FCS_OK) rc = record_run(c->w, o, in);
     if (rc == FCS_OK) rc = fcs_writer_begin(c->w, n_out);
     if (rc != FCS_OK) {
-        rc = fcs_cli_writer_failed(c->w, rc, o->output, in[0].path, &c->quiet_end);
+        rc = fcs_cli_writer_failed(c->w, rc, o->io.output, in[0].path, &c->quiet_end);
         fcs_writer_abort(c->w);
         c->w = NULL;
     }
@@ -606,7 +587,7 @@ static int stream_input(struct cat_run *c, int idx)
 {
     struct cat_input *in = &c->in[idx];
     fcs_cli_stream s;
-    fcs_cli_stream_init(&s, in->r, in->path, c->w, c->o->output, c->ibuf, c->chunk);
+    fcs_cli_stream_init(&s, in->r, in->path, c->w, c->o->io.output, c->ibuf, c->chunk);
     /* --head: no more than the events still wanted (for the check of a short input too) */
     if (s.limit > c->sel.limit - c->sel.seen) s.limit = c->sel.limit - c->sel.seen;
     s.fn = cat_chunk;
@@ -648,19 +629,19 @@ static int cat_stream(struct cat_run *c, int64_t total, const double *ranges)
     fcs_cli_progress_start(&c->prog, c->sel.limit);
     rc = stream_all(c);
     fcs_cli_progress_end(&c->prog);
-    return fcs_cli_finish_writer(c->w, c->o->output, rc, c->quiet_end);
+    return fcs_cli_finish_writer(c->w, c->o->io.output, rc, c->quiet_end);
 }
 
 /* Refuse an -o that is one of the inputs before reading anything. */
 static int check_output(const struct cat_opts *o)
 {
     for (int i = 0; i < o->n_files; i++) fcs_cli_note_input(o->files[i]);
-    return fcs_cli_check_output(o->output);
+    return fcs_cli_check_output(o->io.output);
 }
 
 static int run(const struct cat_opts *o)
 {
-    int rc = fcs_cli_refuse_tty(o->output);
+    int rc = fcs_cli_refuse_tty(o->io.output);
     if (!rc) rc = check_output(o);
     if (rc) return rc;
     struct cat_input *in = calloc((size_t)o->n_files, sizeof *in);

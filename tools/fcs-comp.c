@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -73,10 +72,9 @@ enum {
 struct comp_opts {
     const char *matrix;   /* -m */
     const char *spectral; /* --spectral */
-    int by_label, force, decompensate, strict, no_version;
+    int by_label, force, decompensate;
     double max_condition;
-    int64_t dataset;
-    const char *output;
+    fcs_cli_io io; /* -d, --strict, --no-version, -o */
     const char *input;
 };
 
@@ -109,16 +107,13 @@ static int parse(struct comp_opts *o, int argc, char **argv)
 {
     static const struct option longopts[] = {
         FCS_CLI_LONGOPTS_COMMON,
+        FCS_CLI_LONGOPTS_IO,
         {"matrix", required_argument, NULL, 'm'},
         {"spectral", required_argument, NULL, OPT_SPECTRAL},
         {"by-label", no_argument, NULL, OPT_BY_LABEL},
         {"force", no_argument, NULL, OPT_FORCE},
         {"decompensate", no_argument, NULL, OPT_DECOMP},
         {"max-condition", required_argument, NULL, OPT_MAX_COND},
-        {"dataset", required_argument, NULL, 'd'},
-        {"strict", no_argument, NULL, FCS_CLI_OPT_STRICT},
-        {"no-version", no_argument, NULL, FCS_CLI_OPT_NO_VERSION},
-        {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0}};
     int c, rc = 0;
     memset(o, 0, sizeof *o);
@@ -132,21 +127,14 @@ static int parse(struct comp_opts *o, int argc, char **argv)
         case OPT_FORCE: o->force = 1; break;
         case OPT_DECOMP: o->decompensate = 1; break;
         case OPT_MAX_COND: rc = parse_condition(optarg, &o->max_condition); break;
-        case 'd': rc = fcs_cli_parse_int(optarg, "-d", 0, INT32_MAX, &o->dataset); break;
-        case FCS_CLI_OPT_STRICT: o->strict = 1; break;
-        case FCS_CLI_OPT_NO_VERSION: o->no_version = 1; break;
-        case 'o': o->output = optarg; break;
-        default: return fcs_cli_common_option(c);
+        default:
+            if (!fcs_cli_io_option(c, optarg, &o->io, &rc)) return fcs_cli_common_option(c);
+            break;
         }
         if (rc) return rc;
     }
-    if (argc - optind > 1) return fcs_cli_usage_error("one input file at a time");
-    if (argc - optind == 1) {
-        o->input = argv[optind];
-    } else {
-        if (isatty(STDIN_FILENO)) return fcs_cli_usage_error("no input file");
-        o->input = "-";
-    }
+    rc = fcs_cli_one_input(argc - optind, argv + optind, &o->input);
+    if (rc) return rc;
     return check_args(o);
 }
 
@@ -268,10 +256,7 @@ struct comp_run {
 
 static int open_input(struct comp_run *x)
 {
-    fcs_read_opts ro;
-    fcs_read_opts_init(&ro);
-    ro.strict = x->o->strict;
-    if (fcs_cli_open_dataset(&x->r, x->o->input, &ro, x->o->dataset)) return FCS_CLI_EXIT_INPUT;
+    if (fcs_cli_io_open(&x->r, x->o->input, &x->o->io)) return FCS_CLI_EXIT_INPUT;
     x->np = fcs_n_params(x->r);
     x->n_events = fcs_n_events(x->r);
     if (fcs_cli_names_init(&x->nm, x->r)) return fcs_cli_error(NULL, "out of memory");
@@ -737,15 +722,15 @@ static int set_params(struct comp_run *x)
 
 static int setup_writer(struct comp_run *x)
 {
-    if (fcs_cli_writer_open(&x->w, x->o->output, x->np_out)) return FCS_CLI_EXIT_INPUT;
+    if (fcs_cli_writer_open(&x->w, x->o->io.output, x->np_out)) return FCS_CLI_EXIT_INPUT;
     int rc = fcs_writer_copy_keywords(x->w, x->r, x->map);
     if (rc == FCS_OK) rc = set_params(x);
     if (rc == FCS_OK) rc = fcs_cli_writer_set_names(x->w, &x->nm, x->map, x->np_out);
     if (rc == FCS_OK) rc = comp_keywords(x);
-    if (rc == FCS_OK) rc = fcs_cli_provenance(x->w, x->o->no_version);
+    if (rc == FCS_OK) rc = fcs_cli_provenance(x->w, x->o->io.no_version);
     if (rc == FCS_OK) rc = fcs_writer_begin(x->w, x->n_events);
     if (rc != FCS_OK) {
-        rc = fcs_cli_writer_failed(x->w, rc, x->o->output, x->o->input, &x->quiet_end);
+        rc = fcs_cli_writer_failed(x->w, rc, x->o->io.output, x->o->input, &x->quiet_end);
         fcs_writer_abort(x->w);
         x->w = NULL;
     }
@@ -783,7 +768,7 @@ static const float *process_chunk(fcs_cli_stream *s, float *ev, size_t n, size_t
 static int stream(struct comp_run *x)
 {
     fcs_cli_stream s;
-    fcs_cli_stream_init(&s, x->r, x->o->input, x->w, x->o->output, x->buf, x->chunk);
+    fcs_cli_stream_init(&s, x->r, x->o->input, x->w, x->o->io.output, x->buf, x->chunk);
     s.fn = process_chunk;
     s.ctx = x;
     s.prog = &x->prog;
@@ -801,7 +786,7 @@ static int check_output(const struct comp_opts *o)
     fcs_cli_note_input(o->input);
     if (o->matrix) fcs_cli_note_input(o->matrix);
     if (o->spectral) fcs_cli_note_input(o->spectral);
-    return fcs_cli_check_output(o->output);
+    return fcs_cli_check_output(o->io.output);
 }
 
 static int run(const struct comp_opts *o)
@@ -809,7 +794,7 @@ static int run(const struct comp_opts *o)
     struct comp_run x;
     memset(&x, 0, sizeof x);
     x.o = o;
-    int rc = fcs_cli_refuse_tty(o->output);
+    int rc = fcs_cli_refuse_tty(o->io.output);
     if (!rc) rc = check_output(o);
     if (!rc) rc = open_input(&x);
     if (!rc) rc = plan(&x);
@@ -821,7 +806,7 @@ static int run(const struct comp_opts *o)
     if (!rc) rc = setup_writer(&x);
     if (!rc && !x.quiet_end) {
         rc = stream(&x);
-        rc = fcs_cli_finish_writer(x.w, o->output, rc, x.quiet_end);
+        rc = fcs_cli_finish_writer(x.w, o->io.output, rc, x.quiet_end);
     }
     fcs_comp_free(x.c);
     free(x.source);

@@ -166,24 +166,6 @@ bad:
     return fcs_cli_usage_error("%s '%s': expected LO:HI with LO < HI, e.g. -1000:262144", opt, arg);
 }
 
-static int parse_size(const char *arg, struct plot_opts *o)
-{
-    char *end;
-    errno = 0;
-    long w = strtol(arg, &end, 10), h = w;
-    if (end != arg && *end == 'x') {
-        const char *b = end + 1;
-        h = strtol(b, &end, 10);
-        if (end == b) goto bad;
-    }
-    if (end == arg || *end || errno || w < 200 || w > 8000 || h < 200 || h > 8000) goto bad;
-    o->width = w;
-    o->height = h;
-    return 0;
-bad:
-    return fcs_cli_usage_error("--size '%s': expected WxH, each 200..8000", arg);
-}
-
 static int ends_with_png(const char *path)
 {
     size_t n = path ? strlen(path) : 0;
@@ -236,7 +218,9 @@ static int parse(struct plot_opts *o, int argc, char **argv)
                 rc = fcs_cli_usage_error("-f '%s': svg or png", optarg);
             break;
         case 'o': o->output = optarg; break;
-        case OPT_SIZE: rc = parse_size(optarg, o); break;
+        case OPT_SIZE:
+            rc = fcs_cli_parse_size(optarg, "--size", 200, 8000, &o->width, &o->height);
+            break;
         case OPT_LINEAR: o->linear_density = 1; break;
         case OPT_DROP: o->drop_offscale = 1; break;
         case OPT_TITLE: o->title = optarg; break;
@@ -246,13 +230,8 @@ static int parse(struct plot_opts *o, int argc, char **argv)
         }
         if (rc) return rc;
     }
-    if (argc - optind > 1) return fcs_cli_usage_error("one input file at a time");
-    if (argc - optind == 1) {
-        o->input = argv[optind];
-    } else {
-        if (isatty(STDIN_FILENO)) return fcs_cli_usage_error("no input file");
-        o->input = "-";
-    }
+    int rc = fcs_cli_one_input(argc - optind, argv + optind, &o->input);
+    if (rc) return rc;
     if (o->y && !o->x) return fcs_cli_usage_error("-y needs -x");
     if (!o->x && !o->gates)
         return fcs_cli_usage_error("-x is needed (or -g, to plot a gate's dimensions)");
@@ -1027,19 +1006,9 @@ static int write_output(struct run *R)
     int rc = o->format ? fcs_plot_png(R->plot, (uint8_t **)&data, &len)
                        : fcs_plot_svg(R->plot, (char **)&data, &len);
     if (rc != FCS_OK) return fcs_cli_error(NULL, "%s", fcs_plot_errmsg(R->plot));
-    fcs_cli_out out;
-    if (fcs_cli_out_open(&out, o->output)) {
-        free(data);
-        return FCS_CLI_EXIT_INPUT;
-    }
-    fwrite(data, 1, len, out.f);
+    rc = fcs_cli_out_write_all(o->output, data, len);
     free(data);
-    if (out.path && ferror(out.f)) {
-        fcs_cli_error(o->output, "write error: %s", strerror(errno));
-        fcs_cli_out_abort(&out);
-        return FCS_CLI_EXIT_INPUT;
-    }
-    return fcs_cli_out_commit(&out);
+    return rc;
 }
 
 static void free_run(struct run *R)

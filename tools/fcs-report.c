@@ -10,11 +10,9 @@
  * output file. The strategy is read and adapted per sample exactly as
  * fcs-gate and fcs-stats -g do it, so the numbers on the page are theirs.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "fcs/gatefile.h"
@@ -50,24 +48,6 @@ struct report_opts {
     int n_inputs;
 };
 
-static int parse_size(const char *arg, struct report_opts *o)
-{
-    char *end;
-    errno = 0;
-    long w = strtol(arg, &end, 10), h = w;
-    if (end != arg && *end == 'x') {
-        const char *b = end + 1;
-        h = strtol(b, &end, 10);
-        if (end == b) goto bad;
-    }
-    if (end == arg || *end || errno || w < 200 || w > 2000 || h < 200 || h > 2000) goto bad;
-    o->width = w;
-    o->height = h;
-    return 0;
-bad:
-    return fcs_cli_usage_error("--size '%s': expected WxH, each 200..2000", arg);
-}
-
 static int parse(struct report_opts *o, int argc, char **argv)
 {
     static const struct option longopts[] = {FCS_CLI_LONGOPTS_COMMON,
@@ -94,7 +74,9 @@ static int parse(struct report_opts *o, int argc, char **argv)
         case OPT_LOT: o->bead_lot = optarg; break;
         case 'o': o->output = optarg; break;
         case OPT_TITLE: o->title = optarg; break;
-        case OPT_SIZE: rc = parse_size(optarg, o); break;
+        case OPT_SIZE:
+            rc = fcs_cli_parse_size(optarg, "--size", 200, 2000, &o->width, &o->height);
+            break;
         case OPT_BINS: rc = fcs_cli_parse_int(optarg, "--bins", 2, 1024, &o->bins); break;
         case 'd': rc = fcs_cli_parse_int(optarg, "-d", 0, INT32_MAX, &o->dataset); break;
         case FCS_CLI_OPT_STRICT: o->strict = 1; break;
@@ -104,15 +86,8 @@ static int parse(struct report_opts *o, int argc, char **argv)
     }
     if (!o->gates) return fcs_cli_usage_error("-g STRATEGY is needed");
     if (o->bead_lot && !o->beads) return fcs_cli_usage_error("--bead-lot needs --beads POP");
-    o->inputs = argv + optind;
-    o->n_inputs = argc - optind;
-    if (o->n_inputs == 0) {
-        if (isatty(STDIN_FILENO)) return fcs_cli_usage_error("no input file");
-        static char dash[] = "-";
-        static char *stdin_only[] = {dash};
-        o->inputs = stdin_only;
-        o->n_inputs = 1;
-    }
+    int rc = fcs_cli_inputs(argc - optind, argv + optind, &o->inputs, &o->n_inputs);
+    if (rc) return rc;
     int dashes = strcmp(o->gates, "-") == 0;
     for (int i = 0; i < o->n_inputs; i++) dashes += strcmp(o->inputs[i], "-") == 0;
     if (dashes > 1) return fcs_cli_usage_error("standard input ('-') can be read only once");
@@ -164,19 +139,9 @@ static int write_page(const struct report_opts *o, fcs_report *rep)
     size_t len;
     if (fcs_report_html(rep, &html, &len) != FCS_OK)
         return fcs_cli_error(NULL, "%s", fcs_report_errmsg(rep));
-    fcs_cli_out out;
-    if (fcs_cli_out_open(&out, o->output)) {
-        free(html);
-        return FCS_CLI_EXIT_INPUT;
-    }
-    fwrite(html, 1, len, out.f);
+    int rc = fcs_cli_out_write_all(o->output, html, len);
     free(html);
-    if (out.path && ferror(out.f)) {
-        fcs_cli_error(o->output, "write error: %s", strerror(errno));
-        fcs_cli_out_abort(&out);
-        return FCS_CLI_EXIT_INPUT;
-    }
-    return fcs_cli_out_commit(&out);
+    return rc;
 }
 
 static int run(const struct report_opts *o)

@@ -22,7 +22,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -69,11 +68,10 @@ struct xf_spec {
 struct xf_opts {
     struct xf_spec *spec;
     int n_spec;
-    int autox, force, strict, no_version;
+    int autox, force;
     const char **exclude;
     int n_exclude;
-    int64_t dataset;
-    const char *output;
+    fcs_cli_io io; /* -d, --strict, --no-version, -o */
     const char *input;
 };
 
@@ -133,17 +131,13 @@ static int add_exclude(struct xf_opts *o, const char *pat)
 
 static int parse(struct xf_opts *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        FCS_CLI_LONGOPTS_COMMON,
-        {"transform", required_argument, NULL, 't'},
-        {"auto", no_argument, NULL, OPT_AUTO},
-        {"exclude", required_argument, NULL, OPT_EXCLUDE},
-        {"force", no_argument, NULL, OPT_FORCE},
-        {"dataset", required_argument, NULL, 'd'},
-        {"strict", no_argument, NULL, FCS_CLI_OPT_STRICT},
-        {"no-version", no_argument, NULL, FCS_CLI_OPT_NO_VERSION},
-        {"output", required_argument, NULL, 'o'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {FCS_CLI_LONGOPTS_COMMON,
+                                             FCS_CLI_LONGOPTS_IO,
+                                             {"transform", required_argument, NULL, 't'},
+                                             {"auto", no_argument, NULL, OPT_AUTO},
+                                             {"exclude", required_argument, NULL, OPT_EXCLUDE},
+                                             {"force", no_argument, NULL, OPT_FORCE},
+                                             {NULL, 0, NULL, 0}};
     int c, rc = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ht:d:o:", longopts, NULL)) != -1) {
@@ -152,23 +146,16 @@ static int parse(struct xf_opts *o, int argc, char **argv)
         case OPT_AUTO: o->autox = 1; break;
         case OPT_EXCLUDE: rc = add_exclude(o, optarg); break;
         case OPT_FORCE: o->force = 1; break;
-        case 'd': rc = fcs_cli_parse_int(optarg, "-d", 0, INT32_MAX, &o->dataset); break;
-        case FCS_CLI_OPT_STRICT: o->strict = 1; break;
-        case FCS_CLI_OPT_NO_VERSION: o->no_version = 1; break;
-        case 'o': o->output = optarg; break;
-        default: return fcs_cli_common_option(c);
+        default:
+            if (!fcs_cli_io_option(c, optarg, &o->io, &rc)) return fcs_cli_common_option(c);
+            break;
         }
         if (rc) return rc;
     }
     if (o->n_spec == 0 && !o->autox) return fcs_cli_usage_error("nothing to do: give -t or --auto");
     if (o->n_exclude && !o->autox) return fcs_cli_usage_error("--exclude needs --auto");
-    if (argc - optind > 1) return fcs_cli_usage_error("one input file at a time");
-    if (argc - optind == 1) {
-        o->input = argv[optind];
-    } else {
-        if (isatty(STDIN_FILENO)) return fcs_cli_usage_error("no input file");
-        o->input = "-";
-    }
+    rc = fcs_cli_one_input(argc - optind, argv + optind, &o->input);
+    if (rc) return rc;
     return FCS_CLI_CONTINUE;
 }
 
@@ -434,15 +421,15 @@ static int describe_channel(struct xf_run *x, size_t j)
 
 static int setup_writer(struct xf_run *x)
 {
-    if (fcs_cli_writer_open(&x->w, x->o->output, x->np)) return FCS_CLI_EXIT_INPUT;
+    if (fcs_cli_writer_open(&x->w, x->o->io.output, x->np)) return FCS_CLI_EXIT_INPUT;
     int rc = fcs_writer_copy_keywords(x->w, x->r, NULL);
     for (size_t j = 0; rc == FCS_OK && j < x->np; j++)
         if (x->ch[j].t) rc = describe_channel(x, j);
     if (rc == FCS_OK) rc = fcs_cli_writer_set_names(x->w, &x->nm, NULL, x->np);
-    if (rc == FCS_OK) rc = fcs_cli_provenance(x->w, x->o->no_version);
+    if (rc == FCS_OK) rc = fcs_cli_provenance(x->w, x->o->io.no_version);
     if (rc == FCS_OK) rc = fcs_writer_begin(x->w, x->n_events);
     if (rc != FCS_OK) {
-        rc = fcs_cli_writer_failed(x->w, rc, x->o->output, x->o->input, &x->quiet_end);
+        rc = fcs_cli_writer_failed(x->w, rc, x->o->io.output, x->o->input, &x->quiet_end);
         fcs_writer_abort(x->w);
         x->w = NULL;
     }
@@ -472,7 +459,7 @@ static const float *xform_chunk(fcs_cli_stream *s, float *ev, size_t n, size_t *
 static int stream(struct xf_run *x)
 {
     fcs_cli_stream s;
-    fcs_cli_stream_init(&s, x->r, x->o->input, x->w, x->o->output, x->buf, x->chunk);
+    fcs_cli_stream_init(&s, x->r, x->o->input, x->w, x->o->io.output, x->buf, x->chunk);
     s.fn = xform_chunk;
     s.ctx = x;
     s.prog = &x->prog;
@@ -489,10 +476,7 @@ static int stream(struct xf_run *x)
 
 static int open_input(struct xf_run *x)
 {
-    fcs_read_opts ro;
-    fcs_read_opts_init(&ro);
-    ro.strict = x->o->strict;
-    if (fcs_cli_open_dataset(&x->r, x->o->input, &ro, x->o->dataset)) return FCS_CLI_EXIT_INPUT;
+    if (fcs_cli_io_open(&x->r, x->o->input, &x->o->io)) return FCS_CLI_EXIT_INPUT;
     x->np = fcs_n_params(x->r);
     x->n_events = fcs_n_events(x->r);
     if (fcs_cli_names_init(&x->nm, x->r)) return fcs_cli_error(NULL, "out of memory");
@@ -514,10 +498,10 @@ static int run(const struct xf_opts *o)
     struct xf_run x;
     memset(&x, 0, sizeof x);
     x.o = o;
-    int rc = fcs_cli_refuse_tty(o->output);
+    int rc = fcs_cli_refuse_tty(o->io.output);
     if (!rc) {
         fcs_cli_note_input(o->input); /* refuse -o INPUT before reading */
-        rc = fcs_cli_check_output(o->output);
+        rc = fcs_cli_check_output(o->io.output);
     }
     if (!rc) rc = open_input(&x);
     if (!rc) rc = alloc_buffers(&x);
@@ -526,7 +510,7 @@ static int run(const struct xf_opts *o)
     if (!rc) rc = setup_writer(&x);
     if (!rc && !x.quiet_end) {
         rc = stream(&x);
-        rc = fcs_cli_finish_writer(x.w, o->output, rc, x.quiet_end);
+        rc = fcs_cli_finish_writer(x.w, o->io.output, rc, x.quiet_end);
     }
     for (size_t j = 0; x.ch && j < x.np; j++) fcs_transform_free(x.ch[j].owned);
     free(x.ch);
