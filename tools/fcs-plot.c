@@ -540,6 +540,7 @@ static int open_strategy(struct run *R)
     fcs_error err;
     fcs_strategy *orig;
     if (!c->o->gates) return 0;
+    fcs_cli_note_input(c->o->gates); /* -o cannot replace the strategy */
     if (fcs_gatefile_read(&orig, c->o->gates, &err) != FCS_OK)
         return fcs_cli_error_lib(c->o->gates, err.msg);
     int rc = fcs_strategy_for_stream(orig, c->r, &c->s, &err);

@@ -589,5 +589,14 @@ ls "$W" | grep -q '\.tmp\.' && bad "temporary file left behind"
 "$PLOT" -x FSC-A -o "$W/keep.svg" "$W/s.fcs" || bad "-o over an existing file"
 python3 -c "import xml.etree.ElementTree as E; E.parse('$W/keep.svg')" || bad "-o output not XML"
 
+# -o onto the strategy file is refused and leaves it intact (regression: it was overwritten)
+if [ -f "$W/gates.txt" ]; then
+    cp "$W/gates.txt" "$W/gates.orig"
+    rc=0
+    "$PLOT" -g "$W/gates.txt" -p Lymph -o "$W/gates.txt" "$W/s.fcs" 2>"$W/err" || rc=$?
+    [ $rc = 1 ] || bad "-o onto the -g strategy: exit $rc, want 1"
+    cmp -s "$W/gates.txt" "$W/gates.orig" || bad "-o onto the -g strategy changed it"
+fi
+
 [ $fail = 0 ] && echo "plot.sh: all checks passed"
 exit $fail
