@@ -912,6 +912,12 @@ int fcs_cli_drop_spillover(fcs_writer *w, const fcs_reader *r)
 
 static int keyword_ok(int rc) { return rc == FCS_OK || rc == FCS_ENOTFOUND; }
 
+int fcs_cli_source_keyword(fcs_writer *w, const fcs_reader *r, const char *input)
+{
+    if (!input || strcmp(input, "-") == 0 || fcs_keyword(r, "LIBFCS_SOURCES")) return FCS_OK;
+    return fcs_writer_set_keyword(w, "LIBFCS_SOURCES", input);
+}
+
 int fcs_cli_provenance(fcs_writer *w, int no_version)
 {
     int rc;

@@ -317,6 +317,10 @@ int fcs_cli_out_write_all(const char *path, const void *data, size_t len);
 /** Set LIBFCS_TOOL ("fcs-cat 0.1.0") and LIBFCS_COMMAND (the command line)
  *  on w, or remove inherited ones when no_version is set. */
 int fcs_cli_provenance(fcs_writer *w, int no_version);
+/* A named input file gives the samples their names downstream (fcs-stats
+ * reading stdin): set LIBFCS_SOURCES to input unless it is "-" or the
+ * stream already carries one (an earlier fcs-cat). Returns an FCS_E* status. */
+int fcs_cli_source_keyword(fcs_writer *w, const fcs_reader *r, const char *input);
 
 /* ---- progress (stderr, only when it is a terminal) ------------------------- */
 

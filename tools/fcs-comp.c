@@ -728,6 +728,7 @@ static int setup_writer(struct comp_run *x)
     if (rc == FCS_OK) rc = fcs_cli_writer_set_names(x->w, &x->nm, x->map, x->np_out);
     if (rc == FCS_OK) rc = comp_keywords(x);
     if (rc == FCS_OK) rc = fcs_cli_provenance(x->w, x->o->io.no_version);
+    if (rc == FCS_OK) rc = fcs_cli_source_keyword(x->w, x->r, x->o->input);
     if (rc == FCS_OK) rc = fcs_writer_begin(x->w, x->n_events);
     if (rc != FCS_OK) {
         rc = fcs_cli_writer_failed(x->w, rc, x->o->io.output, x->o->input, &x->quiet_end);

@@ -352,14 +352,6 @@ static int gating_keyword(fcs_writer *w, const struct gate_opts *o, const struct
     return rc;
 }
 
-/* A named input file gives the samples their names downstream (fcs-stats
- * reading stdin): record it unless an earlier tool (fcs-cat) did. */
-static int source_keyword(fcs_writer *w, const struct gate_opts *o, const fcs_reader *r)
-{
-    if (strcmp(o->input, "-") == 0 || fcs_keyword(r, "LIBFCS_SOURCES")) return FCS_OK;
-    return fcs_writer_set_keyword(w, "LIBFCS_SOURCES", o->input);
-}
-
 /* Drop the LIBFCS_POP* keywords of an earlier gating: this run replaces them. */
 static int drop_old_populations(fcs_writer *w, const fcs_reader *r)
 {
@@ -447,7 +439,7 @@ static int setup_writer(const struct gate_opts *o, struct gated *x, struct out *
     int rc = open_writer(o, x, u);
     if (rc == FCS_CLI_EXIT_INPUT) return rc;
     if (rc == FCS_OK) rc = gating_keyword(u->w, o, src);
-    if (rc == FCS_OK) rc = source_keyword(u->w, o, x->r);
+    if (rc == FCS_OK) rc = fcs_cli_source_keyword(u->w, x->r, o->input);
     if (rc == FCS_OK && !o->keep) rc = drop_old_populations(u->w, x->r);
     if (rc == FCS_OK && !o->keep) rc = set_population_params(x, u);
     if (rc == FCS_OK && keep_pop >= 0) {

@@ -427,6 +427,7 @@ static int setup_writer(struct xf_run *x)
         if (x->ch[j].t) rc = describe_channel(x, j);
     if (rc == FCS_OK) rc = fcs_cli_writer_set_names(x->w, &x->nm, NULL, x->np);
     if (rc == FCS_OK) rc = fcs_cli_provenance(x->w, x->o->io.no_version);
+    if (rc == FCS_OK) rc = fcs_cli_source_keyword(x->w, x->r, x->o->input);
     if (rc == FCS_OK) rc = fcs_writer_begin(x->w, x->n_events);
     if (rc != FCS_OK) {
         rc = fcs_cli_writer_failed(x->w, rc, x->o->io.output, x->o->input, &x->quiet_end);

@@ -449,5 +449,11 @@ expect 1 "3 fluorochromes but only 2 matched detectors" $COMP --spectral "$W/spe
 printf 'x\tD1\tD2\tD3\nA\t1\t0.5\t0.25\nB\t2\t1\t0.5\n' >"$W/spec_dep.tsv"
 expect 1 "combination of the spectra before it" $COMP --spectral "$W/spec_dep.tsv" "$W/sp.fcs"
 
+# A named input is recorded as LIBFCS_SOURCES, so fcs-stats reading the pipe names the sample.
+"$SYNTH" --preset day14 -n 2000 --seed 9 --no-version -o "$W/src.fcs"
+src=$("$COMP" "$W/src.fcs" | "$INFO" --json - | python3 -c \
+    "import json,sys; print(json.loads(sys.stdin.readline())['datasets'][0]['keywords'].get('LIBFCS_SOURCES'))")
+[ "$src" = "$W/src.fcs" ] || bad "fcs-comp FILE: LIBFCS_SOURCES is '$src', want $W/src.fcs"
+
 [ $fail = 0 ] && echo "comp.sh: all checks passed"
 exit $fail
