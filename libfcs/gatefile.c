@@ -23,67 +23,16 @@
 #include "fcs/matrix.h"
 #include "fcs/transform.h"
 #include "gate_internal.h"
+#include "growbuf.h"
 #include "internal.h"
 
 /* ======================================================================
- * Small helpers: a growable string, growable arrays
+ * Small helpers (the string builder and array growth are growbuf.h's)
  * ====================================================================== */
 
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *p, size_t n)
+static void sb_spaces(fcs_sbuf *b, size_t n)
 {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + n + 1) {
-            if (cap > SIZE_MAX / 2) {
-                b->oom = 1;
-                return;
-            }
-            cap *= 2;
-        }
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = 1;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, p, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-static void sb_putc(sbuf *b, char c) { sb_add(b, &c, 1); }
-
-static void sb_spaces(sbuf *b, size_t n)
-{
-    while (n--) sb_putc(b, ' ');
-}
-
-/* Make room for need elements of size el in *buf (capacity *cap). */
-static int grow(void **buf, size_t *cap, size_t need, size_t el)
-{
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap : 8;
-    while (nc < need) {
-        if (nc > SIZE_MAX / 2) return -1;
-        nc *= 2;
-    }
-    uint64_t bytes;
-    if (fcs_mul_ok(nc, el, &bytes) || bytes > SIZE_MAX) return -1;
-    void *p = realloc(*buf, (size_t)bytes);
-    if (!p) return -1;
-    *buf = p;
-    *cap = nc;
-    return 0;
+    while (n--) fcs_sb_putc(b, ' ');
 }
 
 /* Shortest decimal that reads back to the same double (integral values
@@ -137,16 +86,16 @@ static int is_transform_kind(const char *w)
 
 /* A name as the writer spells it: bare when it is one word that cannot be
  * mistaken for anything else, else quoted with \" \\ \n \t \r \xHH. */
-static void sb_name(sbuf *b, const char *name)
+static void sb_name(fcs_sbuf *b, const char *name)
 {
     int bare = *name != '\0' && *name != '<' && !is_reserved(name);
     for (const unsigned char *p = (const unsigned char *)name; bare && *p; p++)
         bare = is_word_byte(*p);
     if (bare) {
-        sb_puts(b, name);
+        fcs_sb_puts(b, name);
         return;
     }
-    sb_putc(b, '"');
+    fcs_sb_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
         char esc[8];
         if (*p == '"' || *p == '\\') {
@@ -162,16 +111,16 @@ static void sb_name(sbuf *b, const char *name)
         } else {
             esc[0] = (char)*p, esc[1] = 0;
         }
-        sb_puts(b, esc);
+        fcs_sb_puts(b, esc);
     }
-    sb_putc(b, '"');
+    fcs_sb_putc(b, '"');
 }
 
-static void sb_num(sbuf *b, double v)
+static void sb_num(fcs_sbuf *b, double v)
 {
     char buf[40];
     fmt_num(buf, sizeof buf, v);
-    sb_puts(b, buf);
+    fcs_sb_puts(b, buf);
 }
 
 /* ======================================================================
@@ -260,7 +209,7 @@ static void free_tokens(parser *p)
 
 static tok *push_tok(parser *p, tok_kind kind, int line, int col)
 {
-    if (grow((void **)&p->toks, &p->cap_toks, p->n_toks + 1, sizeof(tok))) return NULL;
+    if (fcs_grow((void **)&p->toks, &p->cap_toks, p->n_toks + 1, sizeof(tok))) return NULL;
     tok *t = &p->toks[p->n_toks++];
     memset(t, 0, sizeof *t);
     t->kind = kind;
@@ -331,7 +280,7 @@ static int lex_word(parser *p)
 }
 
 /* One escape after '\' in a quoted name; appends the byte to b. */
-static int lex_escape(parser *p, sbuf *b)
+static int lex_escape(parser *p, fcs_sbuf *b)
 {
     int col = col_here(p);
     if (p->pos + 1 >= p->len) return perr_at(p, p->line, col, FCS_EFORMAT, "unterminated name");
@@ -339,10 +288,10 @@ static int lex_escape(parser *p, sbuf *b)
     p->pos += 2;
     switch (c) {
     case '"':
-    case '\\': sb_putc(b, c); return FCS_OK;
-    case 'n': sb_putc(b, '\n'); return FCS_OK;
-    case 't': sb_putc(b, '\t'); return FCS_OK;
-    case 'r': sb_putc(b, '\r'); return FCS_OK;
+    case '\\': fcs_sb_putc(b, c); return FCS_OK;
+    case 'n': fcs_sb_putc(b, '\n'); return FCS_OK;
+    case 't': fcs_sb_putc(b, '\t'); return FCS_OK;
+    case 'r': fcs_sb_putc(b, '\r'); return FCS_OK;
     case 'x': {
         unsigned v = 0;
         for (int i = 0; i < 2; i++, p->pos++) {
@@ -358,7 +307,7 @@ static int lex_escape(parser *p, sbuf *b)
         if (v == 0 || v >= 0x80)
             return perr_at(p, p->line, col, FCS_EFORMAT,
                            "\\x%02x: only control bytes 01-1f and 7f are escaped this way", v);
-        sb_putc(b, (char)v);
+        fcs_sb_putc(b, (char)v);
         return FCS_OK;
     }
     default:
@@ -371,9 +320,9 @@ static int lex_escape(parser *p, sbuf *b)
 static int lex_string(parser *p)
 {
     int line = p->line, col = col_here(p);
-    sbuf b = {0};
+    fcs_sbuf b = FCS_SBUF_INIT;
     p->pos++; /* opening quote */
-    sb_add(&b, "", 0);
+    fcs_sb_put(&b, "", 0);
     for (;;) {
         if (p->pos >= p->len || p->src[p->pos] == '\n') {
             free(b.s);
@@ -389,7 +338,7 @@ static int lex_string(parser *p)
             rc = lex_escape(p, &b);
         } else if ((rc = check_byte(p)) == FCS_OK) {
             size_t n = utf8_len((const unsigned char *)p->src + p->pos, p->len - p->pos);
-            sb_add(&b, p->src + p->pos, n);
+            fcs_sb_put(&b, p->src + p->pos, n);
             p->pos += n;
         }
         if (rc) {
@@ -397,16 +346,16 @@ static int lex_string(parser *p)
             return rc;
         }
     }
-    if (b.oom) {
-        free(b.s);
-        return nomem(p);
-    }
-    tok *t = push_tok(p, T_STR, line, col);
+    /* Kept at its exact size: the builder's first block is 4 KiB, and one statement may hold
+     * many names. */
+    char *text = b.nomem ? NULL : fcs_strndup(b.s, b.len);
+    free(b.s);
+    tok *t = text ? push_tok(p, T_STR, line, col) : NULL;
     if (!t) {
-        free(b.s);
+        free(text);
         return nomem(p);
     }
-    t->text = b.s;
+    t->text = text;
     return FCS_OK;
 }
 
@@ -562,8 +511,8 @@ static int parse_spec(parser *p, fcs_transform **t)
     const tok *kind = peek(p);
     if (kind->kind != T_WORD) return unexpected(p, kind, "a transform (e.g. logicle(T=262144))");
     take(p);
-    sbuf b = {0};
-    sb_puts(&b, kind->text);
+    fcs_sbuf b = FCS_SBUF_INIT;
+    fcs_sb_puts(&b, kind->text);
     if (is_p(peek(p), '(')) {
         int depth = 0;
         do {
@@ -574,13 +523,13 @@ static int parse_spec(parser *p, fcs_transform **t)
             }
             if (a->kind == T_PUNCT) {
                 depth += a->punct == '(' ? 1 : a->punct == ')' ? -1 : 0;
-                sb_putc(&b, a->punct);
+                fcs_sb_putc(&b, a->punct);
             } else {
-                sb_puts(&b, a->text);
+                fcs_sb_puts(&b, a->text);
             }
         } while (depth > 0);
     }
-    if (b.oom) {
+    if (b.nomem) {
         free(b.s);
         return nomem(p);
     }
@@ -779,7 +728,7 @@ static void dims_free(dimvec *v)
 
 static int dims_push(parser *p, dimvec *v, fcs_gate_dim **out)
 {
-    if (grow((void **)&v->d, &v->cap, v->n + 1, sizeof *v->d)) return nomem(p);
+    if (fcs_grow((void **)&v->d, &v->cap, v->n + 1, sizeof *v->d)) return nomem(p);
     *out = &v->d[v->n++];
     return FCS_OK;
 }
@@ -791,7 +740,7 @@ typedef struct nums {
 
 static int nums_push(parser *p, nums *v, double x)
 {
-    if (grow((void **)&v->v, &v->cap, v->n + 1, sizeof *v->v)) return nomem(p);
+    if (fcs_grow((void **)&v->v, &v->cap, v->n + 1, sizeof *v->v)) return nomem(p);
     v->v[v->n++] = x;
     return FCS_OK;
 }
@@ -856,8 +805,8 @@ static int parse_rectangle(parser *p, const tok *id, const char *parent, int *mo
                          id->text, lo, hi);
             break;
         }
-        if (grow((void **)&v.a, &cap_lo, v.n, sizeof *v.a) ||
-            grow((void **)&v.b, &cap_hi, v.n, sizeof *v.b)) {
+        if (fcs_grow((void **)&v.a, &cap_lo, v.n, sizeof *v.a) ||
+            fcs_grow((void **)&v.b, &cap_hi, v.n, sizeof *v.b)) {
             rc = nomem(p);
             break;
         }
@@ -974,8 +923,8 @@ typedef struct divs {
 
 static int parse_divider(parser *p, divs *v)
 {
-    if (grow((void **)&v->d, &v->cap, v->n + 1, sizeof *v->d) ||
-        grow((void **)&v->vals, &v->cap_vals, v->n + 1, sizeof *v->vals))
+    if (fcs_grow((void **)&v->d, &v->cap, v->n + 1, sizeof *v->d) ||
+        fcs_grow((void **)&v->vals, &v->cap_vals, v->n + 1, sizeof *v->vals))
         return nomem(p);
     fcs_gate_divider *d = &v->d[v->n];
     nums *vals = &v->vals[v->n];
@@ -1033,7 +982,7 @@ static int parse_boolean(parser *p, const tok *id, const char *parent, fcs_gate_
     size_t n = 0, cap = 0;
     int rc = FCS_OK;
     do {
-        if (grow((void **)&refs, &cap, n + 1, sizeof *refs)) {
+        if (fcs_grow((void **)&refs, &cap, n + 1, sizeof *refs)) {
             rc = nomem(p);
             break;
         }
@@ -1124,8 +1073,9 @@ static int parse_transform_decl(parser *p)
             fcs_strategy_set_last_transform_line(p->s, id->line);
     }
     fcs_transform_free(t);
-    if (!rc && (grow((void **)&p->declared, &p->cap_declared, p->n_declared + 1, sizeof(char *)) ||
-                !(p->declared[p->n_declared++] = fcs_strdup(id->text))))
+    if (!rc &&
+        (fcs_grow((void **)&p->declared, &p->cap_declared, p->n_declared + 1, sizeof(char *)) ||
+         !(p->declared[p->n_declared++] = fcs_strdup(id->text))))
         rc = nomem(p);
     return rc;
 }
@@ -1161,7 +1111,7 @@ static int parse_matrix_decl(parser *p, pmatrix **out)
     while (!rc) {
         const char *c;
         if ((rc = take_name(p, &c, "a column name"))) break;
-        if (grow((void **)&m->cols, &cap, m->n_cols + 1, sizeof *m->cols) ||
+        if (fcs_grow((void **)&m->cols, &cap, m->n_cols + 1, sizeof *m->cols) ||
             !(m->cols[m->n_cols] = fcs_strdup(c))) {
             rc = nomem(p);
             break;
@@ -1190,7 +1140,7 @@ static int parse_matrix_row(parser *p, pmatrix *m)
         need > SIZE_MAX / sizeof(double))
         return nomem(p);
     size_t cap_v = m->cap_rows * m->n_cols;
-    if (grow((void **)&m->rows, &m->cap_rows, m->n_rows + 1, sizeof *m->rows)) return nomem(p);
+    if (fcs_grow((void **)&m->rows, &m->cap_rows, m->n_rows + 1, sizeof *m->rows)) return nomem(p);
     double *v = realloc(m->values, (size_t)need * sizeof *v);
     if (!v) return nomem(p);
     (void)cap_v;
@@ -1246,7 +1196,7 @@ static int finish_matrix(parser *p, pmatrix *m)
 
 static int remember_gate(parser *p, const tok *id)
 {
-    if (grow((void **)&p->gl, &p->cap_gl, p->n_gl + 1, sizeof *p->gl)) return nomem(p);
+    if (fcs_grow((void **)&p->gl, &p->cap_gl, p->n_gl + 1, sizeof *p->gl)) return nomem(p);
     p->gl[p->n_gl].line = id->line;
     p->gl[p->n_gl].col = id->col;
     p->n_gl++;
@@ -1315,7 +1265,7 @@ static int parse_quadrant_def(parser *p, const char *gate_id, const tok **qid)
                          "gate '%.60s'; indent gates below one of its quadrants",
                          gate_id);
     while (!rc) {
-        if (grow((void **)&div, &cap, n + 1, sizeof *div)) {
+        if (fcs_grow((void **)&div, &cap, n + 1, sizeof *div)) {
             rc = nomem(p);
             break;
         }
@@ -1375,7 +1325,7 @@ static int close_level(parser *p)
 
 static int push_level(parser *p, int indent, level_kind kind, const char *id, pmatrix *m)
 {
-    if (grow((void **)&p->lv, &p->cap_lv, p->n_lv + 1, sizeof *p->lv)) {
+    if (fcs_grow((void **)&p->lv, &p->cap_lv, p->n_lv + 1, sizeof *p->lv)) {
         pmatrix_free(m);
         return nomem(p);
     }
@@ -1676,137 +1626,137 @@ int fcs_strategy_population_tree(const fcs_strategy *s, size_t *order, size_t *d
  * Writing the text format
  * ====================================================================== */
 
-static void w_dim(sbuf *b, const fcs_gate_dim *d)
+static void w_dim(fcs_sbuf *b, const fcs_gate_dim *d)
 {
     if (d->transform) {
         sb_name(b, d->transform);
-        sb_putc(b, '(');
+        fcs_sb_putc(b, '(');
     }
     if (d->ratio) {
-        sb_puts(b, "ratio(");
+        fcs_sb_puts(b, "ratio(");
         sb_name(b, d->ratio);
-        sb_putc(b, ')');
+        fcs_sb_putc(b, ')');
     } else {
         sb_name(b, d->name);
     }
     if (d->compensation && strcmp(d->compensation, FCS_COMP_UNCOMPENSATED) != 0) {
-        sb_putc(b, '@');
+        fcs_sb_putc(b, '@');
         sb_name(b, d->compensation);
     }
-    if (d->transform) sb_putc(b, ')');
+    if (d->transform) fcs_sb_putc(b, ')');
 }
 
-static void w_tuple(sbuf *b, const double *v, size_t n)
+static void w_tuple(fcs_sbuf *b, const double *v, size_t n)
 {
-    sb_putc(b, '(');
+    fcs_sb_putc(b, '(');
     for (size_t i = 0; i < n; i++) {
-        if (i) sb_puts(b, ", ");
+        if (i) fcs_sb_puts(b, ", ");
         sb_num(b, v[i]);
     }
-    sb_putc(b, ')');
+    fcs_sb_putc(b, ')');
 }
 
 #define WRAP_COLUMN 100
 
-static void w_polygon(sbuf *b, const fcs_gate_info *in, size_t indent)
+static void w_polygon(fcs_sbuf *b, const fcs_gate_info *in, size_t indent)
 {
-    size_t line_start = b->n;
+    size_t line_start = b->len;
     while (line_start > 0 && b->s[line_start - 1] != '\n') line_start--;
-    sb_puts(b, "polygon ");
+    fcs_sb_puts(b, "polygon ");
     w_dim(b, &in->dims[0]);
-    sb_puts(b, ", ");
+    fcs_sb_puts(b, ", ");
     w_dim(b, &in->dims[1]);
-    sb_puts(b, " [");
+    fcs_sb_puts(b, " [");
     for (size_t v = 0; v < in->n_vertices; v++) {
-        sbuf t = {0};
+        fcs_sbuf t = FCS_SBUF_INIT;
         w_tuple(&t, in->vertices + 2 * v, 2);
-        if (t.oom) b->oom = 1;
+        if (t.nomem) b->nomem = 1;
         if (v) {
-            sb_putc(b, ',');
-            if (b->n - line_start + 1 + t.n + 1 > WRAP_COLUMN) {
-                sb_putc(b, '\n');
-                line_start = b->n;
+            fcs_sb_putc(b, ',');
+            if (b->len - line_start + 1 + t.len + 1 > WRAP_COLUMN) {
+                fcs_sb_putc(b, '\n');
+                line_start = b->len;
                 sb_spaces(b, indent + 4);
             } else {
-                sb_putc(b, ' ');
+                fcs_sb_putc(b, ' ');
             }
         }
-        if (t.s) sb_puts(b, t.s);
+        if (t.s) fcs_sb_puts(b, t.s);
         free(t.s);
     }
-    sb_putc(b, ']');
+    fcs_sb_putc(b, ']');
 }
 
-static void w_rectangle(sbuf *b, const fcs_gate_info *in)
+static void w_rectangle(fcs_sbuf *b, const fcs_gate_info *in)
 {
-    sb_puts(b, "rectangle ");
+    fcs_sb_puts(b, "rectangle ");
     for (size_t i = 0; i < in->n_dims; i++) {
-        if (i) sb_puts(b, ", ");
+        if (i) fcs_sb_puts(b, ", ");
         w_dim(b, &in->dims[i]);
-        sb_puts(b, " [");
+        fcs_sb_puts(b, " [");
         if (!isnan(in->min[i])) sb_num(b, in->min[i]);
-        sb_puts(b, ", ");
+        fcs_sb_puts(b, ", ");
         if (!isnan(in->max[i])) sb_num(b, in->max[i]);
-        sb_putc(b, ')');
+        fcs_sb_putc(b, ')');
     }
 }
 
-static void w_ellipsoid(sbuf *b, const fcs_gate_info *in)
+static void w_ellipsoid(fcs_sbuf *b, const fcs_gate_info *in)
 {
     size_t n = in->n_dims;
-    sb_puts(b, "ellipsoid ");
+    fcs_sb_puts(b, "ellipsoid ");
     for (size_t i = 0; i < n; i++) {
-        if (i) sb_puts(b, ", ");
+        if (i) fcs_sb_puts(b, ", ");
         w_dim(b, &in->dims[i]);
     }
-    sb_puts(b, " mean ");
+    fcs_sb_puts(b, " mean ");
     w_tuple(b, in->mean, n);
-    sb_puts(b, " covariance [");
+    fcs_sb_puts(b, " covariance [");
     for (size_t r = 0; r < n; r++) {
-        if (r) sb_puts(b, ", ");
+        if (r) fcs_sb_puts(b, ", ");
         w_tuple(b, in->covariance + r * n, n);
     }
-    sb_puts(b, "] distance2 ");
+    fcs_sb_puts(b, "] distance2 ");
     sb_num(b, in->distance_square);
 }
 
-static void w_quadrant_gate(sbuf *b, const fcs_gate_info *in)
+static void w_quadrant_gate(fcs_sbuf *b, const fcs_gate_info *in)
 {
-    sb_puts(b, "quadrant ");
+    fcs_sb_puts(b, "quadrant ");
     for (size_t i = 0; i < in->n_dividers; i++) {
         const fcs_gate_divider *d = &in->dividers[i];
-        if (i) sb_puts(b, ", ");
+        if (i) fcs_sb_puts(b, ", ");
         sb_name(b, d->id);
-        sb_puts(b, " = ");
+        fcs_sb_puts(b, " = ");
         w_dim(b, &d->dim);
-        sb_puts(b, " [");
+        fcs_sb_puts(b, " [");
         for (size_t k = 0; k < d->n_values; k++) {
-            if (k) sb_puts(b, ", ");
+            if (k) fcs_sb_puts(b, ", ");
             sb_num(b, d->values[k]);
         }
-        sb_putc(b, ']');
+        fcs_sb_putc(b, ']');
     }
 }
 
-static void w_boolean(sbuf *b, const fcs_gate_info *in)
+static void w_boolean(fcs_sbuf *b, const fcs_gate_info *in)
 {
-    sb_puts(b, in->op == FCS_GATE_AND ? "and " : in->op == FCS_GATE_OR ? "or " : "not ");
+    fcs_sb_puts(b, in->op == FCS_GATE_AND ? "and " : in->op == FCS_GATE_OR ? "or " : "not ");
     for (size_t k = 0; k < in->n_refs; k++) {
-        if (k) sb_puts(b, ", ");
-        if (in->refs[k].complement) sb_puts(b, "not ");
+        if (k) fcs_sb_puts(b, ", ");
+        if (in->refs[k].complement) fcs_sb_puts(b, "not ");
         sb_name(b, in->refs[k].id);
     }
 }
 
 typedef struct wctx {
     const fcs_strategy *s;
-    sbuf *b;
+    fcs_sbuf *b;
 } wctx;
 
 static int visit_write(void *vctx, size_t gate, long quad, size_t tdepth, size_t pdepth)
 {
     wctx *c = vctx;
-    sbuf *b = c->b;
+    fcs_sbuf *b = c->b;
     fcs_gate_info in;
     (void)pdepth;
     (void)fcs_strategy_gate(c->s, gate, &in);
@@ -1815,18 +1765,18 @@ static int visit_write(void *vctx, size_t gate, long quad, size_t tdepth, size_t
     if (quad >= 0) { /* QUADRANT: DIVIDER = LOCATION, ... */
         const fcs_gate_quadrant *q = &in.quadrants[quad];
         sb_name(b, q->id);
-        sb_puts(b, ": ");
+        fcs_sb_puts(b, ": ");
         for (size_t k = 0; k < q->n_positions; k++) {
-            if (k) sb_puts(b, ", ");
+            if (k) fcs_sb_puts(b, ", ");
             sb_name(b, in.dividers[q->dividers[k]].id);
-            sb_puts(b, " = ");
+            fcs_sb_puts(b, " = ");
             sb_num(b, q->locations[k]);
         }
-        sb_putc(b, '\n');
+        fcs_sb_putc(b, '\n');
         return FCS_OK;
     }
     sb_name(b, in.id);
-    sb_puts(b, ": ");
+    fcs_sb_puts(b, ": ");
     switch (in.type) {
     case FCS_GATE_RECTANGLE: w_rectangle(b, &in); break;
     case FCS_GATE_POLYGON: w_polygon(b, &in, indent); break;
@@ -1834,71 +1784,71 @@ static int visit_write(void *vctx, size_t gate, long quad, size_t tdepth, size_t
     case FCS_GATE_QUADRANT: w_quadrant_gate(b, &in); break;
     case FCS_GATE_BOOLEAN: w_boolean(b, &in); break;
     }
-    sb_putc(b, '\n');
+    fcs_sb_putc(b, '\n');
     return FCS_OK;
 }
 
-static void w_matrix(sbuf *b, const fcs_gate_matrix_info *mi)
+static void w_matrix(fcs_sbuf *b, const fcs_gate_matrix_info *mi)
 {
     const char *const *cols = mi->inverted ? mi->fluorochromes : mi->detectors;
     const char *const *rows = mi->inverted ? mi->detectors : mi->fluorochromes;
     size_t nr = fcs_matrix_rows(mi->matrix), nc = fcs_matrix_cols(mi->matrix);
-    sb_puts(b, "matrix ");
+    fcs_sb_puts(b, "matrix ");
     sb_name(b, mi->id);
-    if (mi->inverted) sb_puts(b, " inverted");
-    sb_puts(b, ": ");
+    if (mi->inverted) fcs_sb_puts(b, " inverted");
+    fcs_sb_puts(b, ": ");
     for (size_t c = 0; c < nc; c++) {
-        if (c) sb_puts(b, ", ");
+        if (c) fcs_sb_puts(b, ", ");
         sb_name(b, cols[c]);
     }
-    sb_putc(b, '\n');
+    fcs_sb_putc(b, '\n');
     for (size_t r = 0; r < nr; r++) {
-        sb_puts(b, "  ");
+        fcs_sb_puts(b, "  ");
         sb_name(b, rows[r]);
-        sb_puts(b, ": ");
+        fcs_sb_puts(b, ": ");
         for (size_t c = 0; c < nc; c++) {
-            if (c) sb_puts(b, ", ");
+            if (c) fcs_sb_puts(b, ", ");
             sb_num(b, fcs_matrix_get(mi->matrix, r, c));
         }
-        sb_putc(b, '\n');
+        fcs_sb_putc(b, '\n');
     }
 }
 
-static void w_transforms(sbuf *b, const fcs_strategy *s)
+static void w_transforms(fcs_sbuf *b, const fcs_strategy *s)
 {
     for (size_t i = 0; i < fcs_strategy_n_transforms(s); i++) {
         const char *id, *num, *den;
         const fcs_transform *t;
         if (fcs_strategy_transform(s, i, &id, &t, &num, &den) != FCS_OK) continue;
-        sb_puts(b, "transform ");
+        fcs_sb_puts(b, "transform ");
         sb_name(b, id);
-        sb_puts(b, " = ");
-        sb_puts(b, fcs_transform_string(t));
+        fcs_sb_puts(b, " = ");
+        fcs_sb_puts(b, fcs_transform_string(t));
         if (num) {
-            sb_puts(b, " of ");
+            fcs_sb_puts(b, " of ");
             sb_name(b, num);
-            sb_puts(b, ", ");
+            fcs_sb_puts(b, ", ");
             sb_name(b, den);
         }
-        sb_putc(b, '\n');
+        fcs_sb_putc(b, '\n');
     }
 }
 
-static int write_text(const fcs_strategy *s, sbuf *b, fcs_error *err)
+static int write_text(const fcs_strategy *s, fcs_sbuf *b, fcs_error *err)
 {
     int line, rc = fcs_strategy_check(s, &line, err);
     if (rc) return rc;
-    sb_puts(b, "# libfcs gate file (docs/gate-file.md)\n");
+    fcs_sb_puts(b, "# libfcs gate file (docs/gate-file.md)\n");
     size_t nm = fcs_strategy_n_matrices(s);
     for (size_t i = 0; i < nm; i++) {
         fcs_gate_matrix_info mi;
         if (fcs_strategy_matrix(s, i, &mi) == FCS_OK) w_matrix(b, &mi);
     }
     w_transforms(b, s);
-    if ((nm || fcs_strategy_n_transforms(s)) && fcs_strategy_n_gates(s)) sb_putc(b, '\n');
+    if ((nm || fcs_strategy_n_transforms(s)) && fcs_strategy_n_gates(s)) fcs_sb_putc(b, '\n');
     wctx c = {s, b};
     rc = walk_tree(s, visit_write, &c);
-    if (rc == FCS_OK && b->oom) rc = FCS_ENOMEM;
+    if (rc == FCS_OK && b->nomem) rc = FCS_ENOMEM;
     if (rc) return fcs_error_set(err, rc, "gate file: out of memory");
     return FCS_OK;
 }
@@ -2017,14 +1967,14 @@ int fcs_gatefile_write_mem(const fcs_strategy *s, fcs_gatefile_format format, ch
     if (format != FCS_GATEFILE_TEXT)
         return fcs_error_set(err, FCS_EINVAL, "fcs_gatefile_write_mem: format %d cannot be written",
                              (int)format);
-    sbuf b = {0};
+    fcs_sbuf b = FCS_SBUF_INIT;
     int rc = write_text(s, &b, err);
     if (rc) {
         free(b.s);
         return rc;
     }
     *out = b.s;
-    *len = b.n;
+    *len = b.len;
     fcs_error_clear(err);
     return FCS_OK;
 }
@@ -2271,7 +2221,7 @@ static int split_list(comp_rec *rec, const char *v, const char *end)
     while (v < end) {
         const char *e = v;
         while (e < end && *e != ',') e += (*e == '\\' && e + 1 < end) ? 2 : 1;
-        if (grow((void **)&rec->chans, &cap, rec->n_chans + 1, sizeof *rec->chans))
+        if (fcs_grow((void **)&rec->chans, &cap, rec->n_chans + 1, sizeof *rec->chans))
             return FCS_ENOMEM;
         if (!(rec->chans[rec->n_chans] = unescape(v, e))) return FCS_ENOMEM;
         rec->n_chans++;
@@ -2313,7 +2263,7 @@ static int parse_field(stream *st, comp_rec *rec, const char *f, const char *end
 
 static int parse_record(stream *st, const char *rec_start, const char **next, fcs_error *err)
 {
-    if (grow((void **)&st->recs, &st->cap_recs, st->n_recs + 1, sizeof *st->recs))
+    if (fcs_grow((void **)&st->recs, &st->cap_recs, st->n_recs + 1, sizeof *st->recs))
         return FCS_ENOMEM;
     comp_rec *rec = &st->recs[st->n_recs++];
     memset(rec, 0, sizeof *rec);

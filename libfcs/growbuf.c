@@ -58,6 +58,8 @@ void fcs_sb_put(fcs_sbuf *b, const char *s, size_t n)
 
 void fcs_sb_puts(fcs_sbuf *b, const char *s) { fcs_sb_put(b, s, strlen(s)); }
 
+void fcs_sb_putc(fcs_sbuf *b, char c) { fcs_sb_put(b, &c, 1); }
+
 void fcs_sb_printf(fcs_sbuf *b, const char *fmt, ...)
 {
     /* Short texts (nearly all) are formatted once, on the stack; a longer one is formatted

@@ -1,6 +1,6 @@
 /* Private growable buffers (not installed, not exported): arrays that grow by doubling, and a
  * NUL-terminated text buffer for the writers that build a whole document in memory (SVG
- * plots, HTML reports).
+ * plots, HTML reports, gate files) and for the gate file parser's decoded names.
  *
  * Text buffer errors are sticky instead of returned at every append: the first failed allocation
  * (or a size that would overflow) sets `nomem`, frees nothing, and turns every later append into a
@@ -38,6 +38,9 @@ void fcs_sb_put(fcs_sbuf *b, const char *s, size_t n);
 
 /* Append the NUL-terminated string s. */
 void fcs_sb_puts(fcs_sbuf *b, const char *s);
+
+/* Append the byte c. */
+void fcs_sb_putc(fcs_sbuf *b, char c);
 
 /* Append printf-formatted text (any length). */
 void fcs_sb_printf(fcs_sbuf *b, const char *fmt, ...) FCS_PRINTF(2, 3);

@@ -27,6 +27,7 @@
 #include <hdf5.h>
 
 #include "fcs/summary.h"
+#include "growbuf.h"
 #include "internal.h"
 
 /* ================================================================================ */
@@ -260,20 +261,6 @@ static int set_err(fcs_summary *s, int code, const char *fmt, ...)
     return code;
 }
 
-/* Grow an array to hold n+1 elements of size esz. */
-static int grow(void **arr, size_t *cap, size_t n, size_t esz)
-{
-    if (n < *cap) return 0;
-    size_t nc = *cap ? 2 * *cap : 16;
-    uint64_t bytes;
-    if (fcs_mul_ok(nc, esz, &bytes) || bytes > SIZE_MAX) return -1;
-    void *p = realloc(*arr, (size_t)bytes);
-    if (!p) return -1;
-    *arr = p;
-    *cap = nc;
-    return 0;
-}
-
 void fcs_summary_sample_init(fcs_summary_sample *s)
 {
     if (!s) return;
@@ -296,7 +283,7 @@ static int64_t add_pop(fcs_summary *s, const char *path, const char *name, const
 {
     int i = find_pop(s, path);
     if (i >= 0) return i;
-    if (grow((void **)&s->pops, &s->cap_pops, s->n_pops, sizeof *s->pops)) return -1;
+    if (fcs_grow((void **)&s->pops, &s->cap_pops, s->n_pops + 1, sizeof *s->pops)) return -1;
     struct spop *p = &s->pops[s->n_pops];
     p->path = intern(&s->pool, path);
     p->name = intern(&s->pool, name);
@@ -343,8 +330,10 @@ static int add_strategy(fcs_summary *s, const char *id, const char *text)
                 return -1;
             return 0;
         }
-    if (grow((void **)&s->strategies, &s->cap_strategies, s->n_strategies, sizeof *s->strategies) ||
-        grow((void **)&s->strategy_texts, &s->cap_texts, s->n_strategies, sizeof *s->strategy_texts))
+    if (fcs_grow((void **)&s->strategies, &s->cap_strategies, s->n_strategies + 1,
+                 sizeof *s->strategies) ||
+        fcs_grow((void **)&s->strategy_texts, &s->cap_texts, s->n_strategies + 1,
+                 sizeof *s->strategy_texts))
         return -1;
     if (!(s->strategies[s->n_strategies] = intern(&s->pool, id))) return -1;
     if (!(s->strategy_texts[s->n_strategies] = intern(&s->pool, text))) return -1;
@@ -449,7 +438,7 @@ static int sample_slot(fcs_summary *s, const char *id, const char *sha, int64_t 
                        "of '%s'", id, s->samples[by_content].f[SF_ID]);
     int64_t slot = by_id >= 0 ? by_id : by_content;
     if (slot < 0) {
-        if (grow((void **)&s->samples, &s->cap_samples, s->n_samples, sizeof *s->samples))
+        if (fcs_grow((void **)&s->samples, &s->cap_samples, s->n_samples + 1, sizeof *s->samples))
             return set_err(s, FCS_ENOMEM, "summary: out of memory");
         memset(&s->samples[s->n_samples], 0, sizeof *s->samples);
         *slot_out = s->n_samples++;
@@ -534,7 +523,7 @@ static int add_row(fcs_summary *s, size_t sample, const char *pop, const char *p
                    const char *stat, const char *chan, const char *marker, const char *unit,
                    double value)
 {
-    if (grow((void **)&s->rows, &s->cap_rows, s->n_rows, sizeof *s->rows)) return -1;
+    if (fcs_grow((void **)&s->rows, &s->cap_rows, s->n_rows + 1, sizeof *s->rows)) return -1;
     struct row *r = &s->rows[s->n_rows];
     r->sample = sample;
     r->pop = intern(&s->pool, pop);
