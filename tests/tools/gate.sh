@@ -25,6 +25,9 @@
 #      the strategy, LIBFCS_GATING_TEXT and LIBFCS_SOURCES in the stream.
 # Env (set by CTest): FCS_BIN, FCS_TMP, FCS_CORPUS.
 set -euo pipefail
+# logicle_ref.py (the shared independent logicle reference) sits beside this script.
+export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONDONTWRITEBYTECODE=1
 : "${FCS_BIN:?}"
 for t in fcs-synth fcs-gate fcs-export fcs-info fcs-comp fcs-xform; do
     [ -x "$FCS_BIN/$t" ] || { echo "SKIP: $FCS_BIN/$t not built"; exit 77; }
@@ -43,33 +46,8 @@ cat >"$W/ref.py" <<'EOF'
 """Independent gate evaluation for gate.sh (plain Python)."""
 import math, sys
 
-LN10 = math.log(10.0)
+from logicle_ref import Logicle  # tests/tools/logicle_ref.py
 
-class Logicle:
-    """Gating-ML 2.0 logicle; y by bisection on B(y) (reflected below x1)."""
-    def __init__(self, T, W, M, A):
-        w = W / (M + A); x2 = A / (M + A)
-        self.x1 = x2 + w; x0 = x2 + 2 * w; b = (M + A) * LN10
-        lo, hi = 0.0, b
-        for _ in range(200):
-            mid = (lo + hi) / 2
-            if 2 * (math.log(mid) - math.log(b)) + w * (b + mid) < 0: lo = mid
-            else: hi = mid
-        d = (lo + hi) / 2
-        ca = math.exp(x0 * (b + d)); fa = math.exp(b * self.x1) - ca * math.exp(-d * self.x1)
-        self.a = T / (math.exp(b) - fa - ca * math.exp(-d)); self.c = ca * self.a
-        self.f = -fa * self.a; self.b = b; self.d = d
-    def B(self, y):
-        if y < self.x1:
-            return -self.B(2 * self.x1 - y)
-        return self.a * math.exp(self.b * y) - self.c * math.exp(-self.d * y) + self.f
-    def __call__(self, x):
-        lo, hi = -3.0, 3.0
-        for _ in range(100):
-            mid = (lo + hi) / 2
-            if self.B(mid) < x: lo = mid
-            else: hi = mid
-        return (lo + hi) / 2
 
 L = Logicle(262144, 0.5, 4.5, 0)
 

@@ -19,6 +19,9 @@
 #     "fcs-plot: FILE: message", -o replaces a file only on success.
 # Env (set by CTest): FCS_BIN, FCS_TMP.
 set -euo pipefail
+# logicle_ref.py (the shared independent logicle reference) sits beside this script.
+export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONDONTWRITEBYTECODE=1
 : "${FCS_BIN:?}"
 for t in fcs-plot fcs-synth fcs-export fcs-cat fcs-xform; do
     [ -x "$FCS_BIN/$t" ] || { echo "SKIP: $FCS_BIN/$t not built"; exit 77; }
@@ -126,31 +129,7 @@ def check_density(svgfile, tsv, xcol, ycol, xr, yr, n, keep=None):
         assert pix[n - 1 - iy] == want, "density row %d differs" % iy
     return sum(map(sum, counts))
 
-LN10 = math.log(10.0)
-class Logicle:
-    """Gating-ML 2.0 logicle; y by bisection on B(y) (reflected below x1)."""
-    def __init__(self, T, W, M, A):
-        w = W / (M + A); x2 = A / (M + A)
-        self.x1 = x2 + w; x0 = x2 + 2 * w; b = (M + A) * LN10
-        lo, hi = 0.0, b
-        for _ in range(200):
-            mid = (lo + hi) / 2
-            if 2 * (math.log(mid) - math.log(b)) + w * (b + mid) < 0: lo = mid
-            else: hi = mid
-        d = (lo + hi) / 2
-        ca = math.exp(x0 * (b + d)); fa = math.exp(b * self.x1) - ca * math.exp(-d * self.x1)
-        self.a = T / (math.exp(b) - fa - ca * math.exp(-d)); self.c = ca * self.a
-        self.f = -fa * self.a; self.b = b; self.d = d
-    def B(self, y):
-        if y < self.x1: return -self.B(2 * self.x1 - y)
-        return self.a * math.exp(self.b * y) - self.c * math.exp(-self.d * y) + self.f
-    def __call__(self, x):
-        lo, hi = -3.0, 3.0
-        for _ in range(120):
-            mid = (lo + hi) / 2
-            if self.B(mid) < x: lo = mid
-            else: hi = mid
-        return (lo + hi) / 2
+from logicle_ref import Logicle  # tests/tools/logicle_ref.py
 
 def in_polygon(px, py, v):
     """Even-odd rule, points on an edge inside (as gate.h)."""
