@@ -120,3 +120,33 @@ int fcs_parse_double(const char *s, double *out)
     *out = v;
     return 0;
 }
+
+size_t fcs_utf8_decode(const unsigned char *s, size_t left, uint32_t *cp)
+{
+    if (left == 0) return 0;
+    unsigned c = s[0];
+    size_t n;
+    uint32_t v;
+    if (c < 0x80) {
+        if (cp) *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, v = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, v = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, v = c & 0x07;
+    else
+        return 0;
+    if (n > left) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        v = (v << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) ||
+        (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    if (cp) *cp = v;
+    return n;
+}

@@ -225,32 +225,6 @@ static void newline(parser *p)
     p->line_start = p->pos;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (avail < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* Bytes the format never contains outside comments: NUL, control bytes,
  * invalid UTF-8 (names go into Gating-ML, which is UTF-8). */
 static int check_byte(parser *p)
@@ -259,7 +233,7 @@ static int check_byte(parser *p)
     if (*u == 0) return perr_at(p, p->line, col_here(p), FCS_EFORMAT, "NUL byte");
     if ((*u < ' ' && *u != '\t' && *u != '\r' && *u != '\n') || *u == 0x7f)
         return perr_at(p, p->line, col_here(p), FCS_EFORMAT, "control byte 0x%02x", *u);
-    if (*u >= 0x80 && utf8_len(u, p->len - p->pos) == 0)
+    if (*u >= 0x80 && fcs_utf8_decode(u, p->len - p->pos, NULL) == 0)
         return perr_at(p, p->line, col_here(p), FCS_EFORMAT,
                        "invalid UTF-8 byte 0x%02x (gate files are UTF-8)", *u);
     return FCS_OK;
@@ -272,7 +246,7 @@ static int lex_word(parser *p)
     while (p->pos < p->len && is_word_byte((unsigned char)p->src[p->pos])) {
         int rc = check_byte(p);
         if (rc) return rc;
-        p->pos += utf8_len((const unsigned char *)p->src + p->pos, p->len - p->pos);
+        p->pos += fcs_utf8_decode((const unsigned char *)p->src + p->pos, p->len - p->pos, NULL);
     }
     tok *t = push_tok(p, T_WORD, p->line, col);
     if (!t || !(t->text = fcs_strndup(p->src + start, p->pos - start))) return nomem(p);
@@ -337,7 +311,8 @@ static int lex_string(parser *p)
         if (c == '\\') {
             rc = lex_escape(p, &b);
         } else if ((rc = check_byte(p)) == FCS_OK) {
-            size_t n = utf8_len((const unsigned char *)p->src + p->pos, p->len - p->pos);
+            size_t n =
+                fcs_utf8_decode((const unsigned char *)p->src + p->pos, p->len - p->pos, NULL);
             fcs_sb_put(&b, p->src + p->pos, n);
             p->pos += n;
         }

@@ -38,4 +38,10 @@ char *fcs_strdup(const char *s);
 int fcs_parse_i64(const char *s, int64_t *out);
 int fcs_parse_double(const char *s, double *out);
 
+/* Length (1..4) of the well-formed UTF-8 sequence at s, reading at most
+ * left bytes; 0 when it is not one (bad lead or continuation byte,
+ * overlong form, surrogate, above U+10FFFF, truncated). *cp (may be NULL)
+ * receives the code point. Shared by every writer of XML/HTML/gate text. */
+size_t fcs_utf8_decode(const unsigned char *s, size_t left, uint32_t *cp);
+
 #endif

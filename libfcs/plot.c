@@ -580,26 +580,9 @@ int fcs_plot_ticks(const fcs_plot_scale *s, double lo, double hi, double min_gap
  * allows, or 0. */
 static size_t utf8_valid(const unsigned char *s, size_t left)
 {
-    unsigned c = s[0];
-    size_t n;
-    unsigned cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (n > left) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
-    if ((cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff) return 0;
-    return n;
+    uint32_t cp;
+    size_t n = fcs_utf8_decode(s, left, &cp);
+    return (n && (cp == 0xfffe || cp == 0xffff)) ? 0 : n;
 }
 
 /* Text as XML character data / attribute value: escaped, valid UTF-8

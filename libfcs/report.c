@@ -216,31 +216,6 @@ int fcs_report_axis_range(const fcs_param *param, const fcs_plot_scale *s, doubl
  * Text as HTML
  * ====================================================================== */
 
-/* Length of the valid UTF-8 sequence at p (1..4), 0 when it is not one
- * (bad lead or continuation byte, overlong form, surrogate, > U+10FFFF). */
-static size_t utf8_len(const unsigned char *p, uint32_t *cp)
-{
-    unsigned c = p[0];
-    size_t n = c < 0x80             ? 1
-               : (c & 0xe0) == 0xc0 ? 2
-               : (c & 0xf0) == 0xe0 ? 3
-               : (c & 0xf8) == 0xf0 ? 4
-                                    : 0;
-    if (n <= 1) {
-        *cp = c;
-        return n;
-    }
-    uint32_t v = c & (0x7f >> n);
-    for (size_t k = 1; k < n; k++) {
-        if ((p[k] & 0xc0) != 0x80) return 0;
-        v = v << 6 | (p[k] & 0x3f);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (v < min[n] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
-    *cp = v;
-    return n;
-}
-
 static void sb_codepoint(fcs_sbuf *b, uint32_t v)
 {
     char u[4];
@@ -269,7 +244,7 @@ static void sb_text(fcs_sbuf *b, const char *s)
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     while (*p) {
         uint32_t cp;
-        size_t n = utf8_len(p, &cp);
+        size_t n = fcs_utf8_decode(p, 4, &cp); /* NUL-terminated: a NUL ends any sequence */
         if (n == 0) cp = *p, n = 1; /* Latin-1 */
         p += n;
         switch (cp) {
